@@ -1,0 +1,303 @@
+"""The ledger application: handles ledger commands and saves each one's events in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.utils import get_topic
+
+from commands import ledger_commands as c
+from commands.idempotency import CommandRecord, body_digest
+from commands.transcodings import register_value_transcodings
+from domain.account import Account
+from domain.asset import AssetDefinition
+from domain.checks import positive_int64
+from domain.clock import causation
+from domain.errors import (
+    CommandConflict,
+    DuplicateEntity,
+    InvalidAmount,
+    InvalidReferenceData,
+    LedgerError,
+    UnknownAccount,
+    UnknownAsset,
+    UnknownInstrument,
+)
+from domain.ids import account_id_uuid, asset_id, command_uuid, instrument_id, wallet_id
+from domain.instrument import Instrument
+from domain.order import Order
+from domain.position import Position
+from domain.postings import Posting, post
+from domain.values import EXTERNAL_ACCOUNT, SYSTEM_ACCOUNTS, Asset, InstrumentSpec
+from domain.wallet import Wallet
+
+A = TypeVar("A", bound=Aggregate)
+Clock = Callable[[], int]  # int nanoseconds UTC
+Handled = tuple[list[Aggregate], dict[str, Any]]
+
+SYSTEM_COMMAND_ID = "system:open-system-wallets"
+
+
+class ConcurrentUpdate(LedgerError):
+    """Another writer changed an aggregate this command read; retrying the command is safe."""
+
+    code = "concurrent_update"
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    command_id: str
+    result: dict[str, Any]
+    log_position: int  # read models at or after this position reflect the command
+    duplicate: bool = False
+
+
+class Ledger(Application[UUID]):
+    """Aggregates of the ledger core, persisted by eventsourcing (PostgreSQL in every real mode)."""
+
+    name = "Ledger"
+    snapshotting_intervals = {Wallet: 100, Position: 100, Account: 50, Instrument: 50}  # noqa: RUF012
+
+    def __init__(self, env: Mapping[str, str] | None = None, clock: Clock | None = None) -> None:
+        super().__init__(env=env)
+        if clock is None:
+            raise InvalidReferenceData("the ledger needs a clock (int nanoseconds UTC)")
+        self.clock = clock
+        self._handlers: dict[type[c.Command], Callable[[Any], Handled]] = {
+            c.RegisterAsset: self._register_asset,
+            c.ListInstrument: self._list_instrument,
+            c.ChangeInstrument: self._change_instrument,
+            c.HaltInstrument: lambda cmd: self._instrument_step(cmd, lambda i: i.halt(cmd.reason)),
+            c.ResumeInstrument: lambda cmd: self._instrument_step(cmd, lambda i: i.resume()),
+            c.DelistInstrument: lambda cmd: self._instrument_step(cmd, lambda i: i.delist(cmd.reason)),
+            c.OpenAccount: self._open_account,
+            c.SubmitKyc: lambda cmd: self._account_step(cmd, lambda a: a.submit_kyc(cmd.documents_ref)),
+            c.VerifyKyc: lambda cmd: self._account_step(cmd, lambda a: a.verify_kyc(cmd.reviewer)),
+            c.RejectKyc: lambda cmd: self._account_step(cmd, lambda a: a.reject_kyc(cmd.reviewer, cmd.reason)),
+            c.FreezeAccount: lambda cmd: self._account_step(cmd, lambda a: a.freeze(cmd.reason)),
+            c.UnfreezeAccount: lambda cmd: self._account_step(cmd, lambda a: a.unfreeze()),
+            c.UpdateProfile: lambda cmd: self._account_step(cmd, lambda a: a.update_profile(cmd.profile)),
+            c.Deposit: self._deposit,
+            c.Withdraw: self._withdraw,
+            c.PlaceHold: self._place_hold,
+            c.ReleaseHold: self._release_hold,
+            c.Settle: self._settle,
+        }
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        register_value_transcodings(transcoder)
+
+    # ---- the one entry point for commands ------------------------------------------------------
+    def execute(self, command: c.Command) -> CommandResult:
+        """Handle a command once. Raises a LedgerError (and stores nothing) when it is refused."""
+        if not isinstance(command.command_id, str) or not 1 <= len(command.command_id) <= 128:
+            raise InvalidReferenceData("command_id must be a string of 1 to 128 characters")
+        digest = body_digest(command.kind, command.body())
+        previous = self._previous_result(command, digest)
+        if previous is not None:
+            return previous
+        handler = self._handlers.get(type(command))
+        if handler is None:
+            raise InvalidReferenceData(f"no handler for {type(command).__name__}")
+        with causation(self.clock(), command.command_id):
+            aggregates, result = handler(command)
+            record = CommandRecord(command_id=command.command_id, kind=command.kind, digest=digest, result=result)
+        try:
+            recordings = self.save(*aggregates, record)
+        except IntegrityError:
+            previous = self._previous_result(command, digest)
+            if previous is not None:
+                return previous
+            raise ConcurrentUpdate(f"command {command.command_id} raced another writer; retry it") from None
+        position = max(r.notification.id for r in recordings)
+        return CommandResult(command.command_id, result, position)
+
+    def _previous_result(self, command: c.Command, digest: str) -> CommandResult | None:
+        try:
+            record = self.repository.get(command_uuid(command.command_id))
+        except AggregateNotFoundError:
+            return None
+        if not isinstance(record, CommandRecord):
+            raise InvalidReferenceData("command id collides with another aggregate")
+        if record.digest != digest:
+            raise CommandConflict(f"command id {command.command_id} was already used for a different command",
+                                  command_id=command.command_id, kind=record.kind)
+        return CommandResult(command.command_id, record.result, self.recorder.max_notification_id() or 0,
+                             duplicate=True)
+
+    # ---- loading -------------------------------------------------------------------------------
+    def _get(self, aggregate_id: UUID, cls: type[A]) -> A | None:
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        if not isinstance(aggregate, cls):
+            raise InvalidReferenceData(f"{aggregate_id} is not a {cls.__name__}")
+        return aggregate
+
+    def asset(self, code: Any) -> Asset:
+        definition = self._get(asset_id(code), AssetDefinition) if isinstance(code, str) else None
+        if definition is None:
+            raise UnknownAsset(f"unknown asset {code!r}", asset=repr(code))
+        return definition.asset
+
+    def instrument(self, symbol: Any) -> Instrument:
+        instrument = self._get(instrument_id(symbol), Instrument) if isinstance(symbol, str) else None
+        if instrument is None:
+            raise UnknownInstrument(f"unknown instrument {symbol!r}", symbol=repr(symbol))
+        return instrument
+
+    def account(self, account_id: Any) -> Account:
+        account = self._get(account_id_uuid(account_id), Account) if _is_int(account_id) else None
+        if account is None:
+            raise UnknownAccount(f"unknown account {account_id!r}", account_id=repr(account_id))
+        return account
+
+    def wallet(self, account_id: int) -> Wallet:
+        if account_id not in SYSTEM_ACCOUNTS:
+            self.account(account_id)
+        wallet = self._get(wallet_id(account_id), Wallet)
+        if wallet is None:
+            raise UnknownAccount(f"account {account_id} has no wallet", account_id=account_id)
+        return wallet
+
+    def order(self, order_aggregate_id: UUID) -> Order | None:
+        return self._get(order_aggregate_id, Order)
+
+    def list_of(self, created_event: type[Aggregate.Event]) -> Iterator[UUID]:
+        """Ids of every aggregate created with `created_event`, in log order (reference data lookups)."""
+        topic = get_topic(created_event)
+        start, page = 1, 1000
+        while True:
+            notifications = self.recorder.select_notifications(start, page, topics=[topic])
+            for notification in notifications:
+                yield notification.originator_id
+            if len(notifications) < page:
+                return
+            start = notifications[-1].id + 1
+
+    def instruments(self) -> list[Instrument]:
+        return [self.instrument_by_id(i) for i in self.list_of(Instrument.Created)]
+
+    def instrument_by_id(self, aggregate_id: UUID) -> Instrument:
+        instrument = self._get(aggregate_id, Instrument)
+        if instrument is None:
+            raise UnknownInstrument(f"unknown instrument {aggregate_id}")
+        return instrument
+
+    def accounts(self) -> list[Account]:
+        found = (self._get(i, Account) for i in self.list_of(Account.Created))
+        return [a for a in found if a is not None]
+
+    # ---- bootstrap -----------------------------------------------------------------------------
+    def open_system_wallets(self) -> None:
+        """Open the wallets of the system accounts (external world, fees) once; safe to call again."""
+        if self._get(command_uuid(SYSTEM_COMMAND_ID), CommandRecord) is not None:
+            return
+        with causation(self.clock(), SYSTEM_COMMAND_ID):
+            wallets = [Wallet.open(account) for account in sorted(SYSTEM_ACCOUNTS)]
+            record = CommandRecord(command_id=SYSTEM_COMMAND_ID, kind="open_system_wallets", digest="",
+                                   result={"accounts": sorted(SYSTEM_ACCOUNTS)})
+        try:
+            self.save(*wallets, record)
+        except IntegrityError:
+            if self._get(command_uuid(SYSTEM_COMMAND_ID), CommandRecord) is None:
+                raise
+
+    # ---- handlers: validate, build events, return what to save ---------------------------------
+    def _register_asset(self, cmd: c.RegisterAsset) -> Handled:
+        asset = Asset(cmd.code, cmd.scale)
+        if self._get(asset_id(asset.code), AssetDefinition) is not None:
+            raise DuplicateEntity(f"asset {asset.code} is already registered", asset=asset.code)
+        return [AssetDefinition(code=asset.code, scale=asset.scale)], {"asset": asset.code}
+
+    def _list_instrument(self, cmd: c.ListInstrument) -> Handled:
+        base, quote = self.asset(cmd.base), self.asset(cmd.quote)
+        body = cmd.body()
+        spec = InstrumentSpec(base_scale=base.scale, quote_scale=quote.scale, **body)
+        if self._get(instrument_id(spec.symbol), Instrument) is not None:
+            raise DuplicateEntity(f"instrument {spec.symbol} is already listed", symbol=spec.symbol)
+        if spec.symbol != f"{spec.base}-{spec.quote}":
+            raise InvalidReferenceData(f"symbol {spec.symbol} must be {spec.base}-{spec.quote}")
+        return [Instrument.from_spec(spec)], {"symbol": spec.symbol}
+
+    def _change_instrument(self, cmd: c.ChangeInstrument) -> Handled:
+        instrument = self.instrument(cmd.symbol)
+        instrument.change(dict(cmd.changes))
+        return [instrument], {"symbol": instrument.symbol, "changes": dict(cmd.changes)}
+
+    def _instrument_step(self, cmd: Any, step: Callable[[Instrument], None]) -> Handled:
+        instrument = self.instrument(cmd.symbol)
+        step(instrument)
+        return [instrument], {"symbol": instrument.symbol, "status": instrument.status}
+
+    def _open_account(self, cmd: c.OpenAccount) -> Handled:
+        account = Account.open(cmd.account_id, cmd.profile, cmd.preferences)
+        if self._get(account.id, Account) is not None:
+            raise DuplicateEntity(f"account {cmd.account_id} already exists", account_id=cmd.account_id)
+        return [account, Wallet.open(cmd.account_id)], {"account_id": cmd.account_id}
+
+    def _account_step(self, cmd: Any, step: Callable[[Account], None]) -> Handled:
+        account = self.account(cmd.account_id)
+        step(account)
+        return [account], {"account_id": account.account_id, "kyc": account.kyc, "frozen": account.frozen}
+
+    def _deposit(self, cmd: c.Deposit) -> Handled:
+        asset = self.asset(cmd.asset)
+        amount = positive_int64(cmd.amount, InvalidAmount, "amount")
+        wallet, world = self.wallet(cmd.account_id), self.wallet(EXTERNAL_ACCOUNT)
+        post([Posting(cmd.command_id, asset.code, amount, EXTERNAL_ACCOUNT, cmd.account_id, "deposit")],
+             {EXTERNAL_ACCOUNT: world, cmd.account_id: wallet})
+        return [wallet, world], self._balance_result(wallet, asset.code)
+
+    def _withdraw(self, cmd: c.Withdraw) -> Handled:
+        asset = self.asset(cmd.asset)
+        amount = positive_int64(cmd.amount, InvalidAmount, "amount")
+        self.account(cmd.account_id).require_may_trade()
+        wallet, world = self.wallet(cmd.account_id), self.wallet(EXTERNAL_ACCOUNT)
+        post([Posting(cmd.command_id, asset.code, amount, cmd.account_id, EXTERNAL_ACCOUNT, "withdrawal")],
+             {EXTERNAL_ACCOUNT: world, cmd.account_id: wallet})
+        return [wallet, world], self._balance_result(wallet, asset.code)
+
+    def _place_hold(self, cmd: c.PlaceHold) -> Handled:
+        asset = self.asset(cmd.asset)
+        amount = positive_int64(cmd.amount, InvalidAmount, "amount")
+        if not isinstance(cmd.hold_ref, str) or not cmd.hold_ref:
+            raise InvalidReferenceData("hold_ref must be a non-empty string")
+        self.account(cmd.account_id).require_may_trade()
+        wallet = self.wallet(cmd.account_id)
+        wallet.hold(cmd.hold_ref, asset.code, amount)
+        return [wallet], self._balance_result(wallet, asset.code)
+
+    def _release_hold(self, cmd: c.ReleaseHold) -> Handled:
+        amount = None if cmd.amount is None else positive_int64(cmd.amount, InvalidAmount, "amount")
+        wallet = self.wallet(cmd.account_id)
+        released = wallet.release(cmd.hold_ref, amount)
+        asset = str(wallet.pending_events[-1].asset)  # type: ignore[attr-defined]
+        return [wallet], {**self._balance_result(wallet, asset), "released": released}
+
+    def _settle(self, cmd: c.Settle) -> Handled:
+        asset = self.asset(cmd.asset)
+        amount = positive_int64(cmd.amount, InvalidAmount, "amount")
+        payer, payee = self.wallet(cmd.payer), self.wallet(cmd.payee)
+        post([Posting(cmd.command_id, asset.code, amount, cmd.payer, cmd.payee, "settlement", cmd.hold_ref)],
+             {cmd.payer: payer, cmd.payee: payee})
+        return [payer, payee], {"payer": self._balance_result(payer, asset.code),
+                                "payee": self._balance_result(payee, asset.code)}
+
+    @staticmethod
+    def _balance_result(wallet: Wallet, asset: str) -> dict[str, Any]:
+        balance = wallet.balance(asset)
+        return {"account_id": wallet.account_id, "asset": asset, "total": balance.total,
+                "held": balance.held, "available": balance.available}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
