@@ -11,6 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -27,7 +28,7 @@ class CommandRecord(LedgerAggregate):
     TOPIC = "tradex.CommandRecord"
 
     @staticmethod
-    def create_id(command_id: str, kind: str, digest: str, result: dict[str, Any]) -> object:
+    def create_id(command_id: str, kind: str, digest: str, result: dict[str, Any]) -> UUID:
         return command_uuid(command_id)
 
     @dataclass(frozen=True)

@@ -121,7 +121,7 @@ class Ledger(Application[UUID]):
 
     def _previous_result(self, command: c.Command, digest: str) -> CommandResult | None:
         try:
-            record = self.repository.get(command_uuid(command.command_id))
+            record: Aggregate = self.repository.get(command_uuid(command.command_id))
         except AggregateNotFoundError:
             return None
         if not isinstance(record, CommandRecord):
@@ -135,7 +135,7 @@ class Ledger(Application[UUID]):
     # ---- loading -------------------------------------------------------------------------------
     def _get(self, aggregate_id: UUID, cls: type[A]) -> A | None:
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
         if not isinstance(aggregate, cls):
@@ -178,7 +178,7 @@ class Ledger(Application[UUID]):
         while True:
             notifications = self.recorder.select_notifications(start, page, topics=[topic])
             for notification in notifications:
-                yield notification.originator_id
+                yield UUID(str(notification.originator_id))
             if len(notifications) < page:
                 return
             start = notifications[-1].id + 1

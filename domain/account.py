@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -36,7 +37,7 @@ class Account(LedgerAggregate):
     TOPIC = "tradex.Account"
 
     @staticmethod
-    def create_id(account_id: int, profile: dict[str, Any], preferences: dict[str, Any]) -> object:
+    def create_id(account_id: int, profile: dict[str, Any], preferences: dict[str, Any]) -> UUID:
         return account_id_uuid(account_id)
 
     @dataclass(frozen=True)

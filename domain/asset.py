@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -15,7 +16,7 @@ class AssetDefinition(LedgerAggregate):
     TOPIC = "tradex.Asset"
 
     @staticmethod
-    def create_id(code: str, scale: int = 0) -> object:
+    def create_id(code: str, scale: int = 0) -> UUID:
         return asset_id(code)
 
     @dataclass(frozen=True)

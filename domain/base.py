@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
-
 from eventsourcing.domain import Aggregate
 
 from domain.clock import current_command_id, current_time, current_time_ns
@@ -28,7 +26,3 @@ class LedgerAggregate(Aggregate):
         @staticmethod
         def create_timestamp() -> datetime:
             return current_time()
-
-    def trigger(self, event_class: type[Aggregate.Event], **kwargs: Any) -> None:
-        """Trigger an explicit event class (a typed alias of `trigger_event`)."""
-        self.trigger_event(event_class, **kwargs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -30,7 +31,7 @@ class Instrument(LedgerAggregate):
     TOPIC = "tradex.Instrument"
 
     @staticmethod
-    def create_id(spec: dict[str, Any]) -> object:
+    def create_id(spec: dict[str, Any]) -> UUID:
         return instrument_id(spec["symbol"])
 
     @dataclass(frozen=True)

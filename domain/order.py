@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -73,7 +74,7 @@ class Order(LedgerAggregate):
     TOPIC = "tradex.Order"
 
     @staticmethod
-    def create_id(terms: dict[str, Any]) -> object:
+    def create_id(terms: dict[str, Any]) -> UUID:
         return order_uuid(terms["symbol"], terms["order_id"])
 
     @dataclass(frozen=True)

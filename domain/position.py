@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -35,7 +36,7 @@ class Position(LedgerAggregate):
     TOPIC = "tradex.Position"
 
     @staticmethod
-    def create_id(account_id: int, symbol: str, tick_lot_value: int) -> object:
+    def create_id(account_id: int, symbol: str, tick_lot_value: int) -> UUID:
         return position_id(account_id, symbol)
 
     @dataclass(frozen=True)

@@ -76,7 +76,7 @@ class Asset:
 
 
 def _decimal(value: str | Decimal, error: type[InvalidQuantity] | type[InvalidPrice], name: str) -> Decimal:
-    if isinstance(value, float) or isinstance(value, bool):
+    if isinstance(value, float | bool):
         raise error(f"{name} must be a decimal string, not {type(value).__name__}")
     try:
         parsed = Decimal(value)
@@ -138,7 +138,8 @@ class InstrumentSpec:
     @property
     def tick_lot_value(self) -> int:
         """Quote minor units of one tick on one lot."""
-        return self.tick_size * self.lot_size // 10**self.base_scale
+        base_unit: int = 10**self.base_scale
+        return self.tick_size * self.lot_size // base_unit
 
     def notional(self, price_ticks: int, qty_lots: int) -> int:
         """Quote minor units of qty_lots at price_ticks: exact."""
@@ -151,7 +152,7 @@ class InstrumentSpec:
     def fee(self, notional: int, liquidity: Liquidity) -> int:
         """Fee in quote minor units, rounded UP to the next minor unit: rounding never favours the client."""
         rate = self.maker_fee_ppm if liquidity is Liquidity.MAKER else self.taker_fee_ppm
-        return -(-notional * rate // PPM)
+        return int(-(-notional * rate // PPM))
 
     def max_fee(self, notional: int) -> int:
         """The larger of the two fees: what a hold must cover before the liquidity is known."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -51,7 +52,7 @@ class Wallet(LedgerAggregate):
     TOPIC = "tradex.Wallet"
 
     @staticmethod
-    def create_id(account_id: int) -> object:
+    def create_id(account_id: int) -> UUID:
         return wallet_id(account_id)
 
     @dataclass(frozen=True)

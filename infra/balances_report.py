@@ -29,7 +29,7 @@ class InvariantReport:
 
 
 def wallets(ledger: Ledger) -> list[Wallet]:
-    found = [ledger.repository.get(wallet_id) for wallet_id in ledger.list_of(Wallet.Created)]
+    found: list[object] = [ledger.repository.get(wallet_id) for wallet_id in ledger.list_of(Wallet.Created)]
     return sorted((w for w in found if isinstance(w, Wallet)), key=lambda w: w.account_id)
 
 

@@ -41,14 +41,18 @@ class PgConnectionInfo:
         return " ".join(parts)
 
 
-def find_pg_bin_dir(configured: str = "") -> Path:
+DEBIAN_ROOTS = (Path("/usr/lib/postgresql"),)
+
+
+def find_pg_bin_dir(configured: str = "", roots: tuple[Path, ...] = DEBIAN_ROOTS, use_pg_config: bool = True) -> Path:
     """The directory holding initdb and pg_ctl: configured, else the newest /usr/lib/postgresql/N/bin."""
     candidates: list[Path] = []
     if configured:
         candidates.append(Path(configured))
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: _version_key(p.parent.name))
-    candidates.extend(reversed(versions))
-    pg_config = shutil.which("pg_config")
+    for root in roots:
+        versions = sorted(root.glob("*/bin"), key=lambda p: _version_key(p.parent.name))
+        candidates.extend(reversed(versions))
+    pg_config = shutil.which("pg_config") if use_pg_config else None
     if pg_config:
         out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False).stdout.strip()
         if out:
@@ -142,7 +146,9 @@ class EmbeddedPostgres:
         result = self._run("initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust", "-E", "UTF8",
                            "--no-locale", "--no-instructions")
         if result.returncode != 0:
-            raise EmbeddedPostgresError(f"initdb failed: {result.stderr.strip() or result.stdout.strip()}")
+            hint = (f" (the `{SERVER_USER}` user must be able to enter every directory above {self.data_dir})"
+                    if self._as_root and "Permission denied" in result.stderr else "")
+            raise EmbeddedPostgresError(f"initdb failed: {result.stderr.strip() or result.stdout.strip()}{hint}")
 
     def _running_port(self) -> int | None:
         status = self._run("pg_ctl", "-D", str(self.data_dir), "status")

@@ -106,6 +106,7 @@ def _print_balances(ledger: Ledger, rows: list, out: TextIO) -> None:  # type: i
             scales[row.asset] = ledger.asset(row.asset).scale
         scale = scales[row.asset]
         name = SYSTEM_ACCOUNTS.get(row.account_id, str(row.account_id))
-        table.append([name, row.asset] + [f"{Decimal(v).scaleb(-scale):f}" for v in (row.total, row.held, row.available)])
+        amounts = [f"{Decimal(v).scaleb(-scale):f}" for v in (row.total, row.held, row.available)]
+        table.append([name, row.asset, *amounts])
     print("\nbalances", file=out)
     print(render_table(["account", "asset", "total", "held", "available"], table, right_align_from=2), file=out)

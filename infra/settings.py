@@ -84,7 +84,7 @@ def load_settings(env: Mapping[str, str] | None = None, file: Path | None = None
                 raise SettingsError(f"{name}={env[name]!r} is not a valid {kind.__name__}") from None
     try:
         postgres = PostgresSettings(**values["postgres"])
-        top = {k: (Path(v) if k == "data_dir" else v) for k, v in values[""].items()}
+        top: dict[str, Any] = {k: (Path(v) if k == "data_dir" else v) for k, v in values[""].items()}
         return replace(Settings(**top), postgres=postgres)
     except TypeError as error:
         raise SettingsError(f"unknown setting: {error}") from None

@@ -1,0 +1,56 @@
+"""`tradex run`: the embedded default end to end, as a newcomer runs it (twice, to show it is re-runnable)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    base = Path(tempfile.mkdtemp(prefix="tradex-run-"))
+    base.chmod(0o711)
+    yield base / "var"
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def tradex(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEX_")}
+    return subprocess.run([sys.executable, "-m", "infra.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=120, check=False)
+
+
+def balances_section(output: str) -> str:
+    return output.split("\nbalances\n", 1)[1].split("\n\n", 1)[0]
+
+
+def test_run_plays_the_session_proves_zero_sum_and_is_safe_to_rerun(data_dir: Path) -> None:
+    first = tradex("run", "--data-dir", str(data_dir))
+    assert first.returncode == 0, first.stderr + first.stdout
+    assert "invariants hold" in first.stdout
+    assert re.search(r"sum of all balances is BTC 0, ETH 0, USDT 0", first.stdout)
+    assert "BTC-USDT" in first.stdout and "Carol Newcomer" in first.stdout
+    assert "refused account_not_verified" in first.stdout and "refused insufficient_funds" in first.stdout
+    assert re.search(r"fees\s+USDT\s+90\.000000", first.stdout)
+    second = tradex("run", "--data-dir", str(data_dir))
+    assert second.returncode == 0, second.stderr + second.stdout
+    assert "already applied" in second.stdout and "session:1:deposit      applied" not in second.stdout
+    assert balances_section(second.stdout) == balances_section(first.stdout)
+
+
+def test_run_with_a_broken_seed_exits_non_zero_with_a_message(data_dir: Path, tmp_path: Path) -> None:
+    seed = tmp_path / "seed.toml"
+    seed.write_text('[[session]]\nstep = "teleport"\n')
+    result = tradex("run", "--data-dir", str(data_dir), "--seed", str(seed))
+    assert result.returncode == 2
+    assert "unknown step 'teleport'" in result.stderr
