@@ -24,6 +24,7 @@ def postgres_env(info: PgConnectionInfo, schema: str = "") -> dict[str, str]:
         "POSTGRES_POOL_SIZE": "5",
         "POSTGRES_MAX_OVERFLOW": "10",
         "POSTGRES_LOCK_TIMEOUT": "5",
+        "APPLICATION_RECORDER_TOPIC": "infra.chained_recorder:HashChainedRecorder",
     }
     if schema:
         env["POSTGRES_SCHEMA"] = schema
