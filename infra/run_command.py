@@ -15,6 +15,7 @@ from domain.errors import LedgerError
 from domain.values import SYSTEM_ACCOUNTS
 from infra.balances_report import balance_rows, check_invariants
 from infra.bootstrap import open_ledger
+from infra.chained_recorder import HashChainedRecorder, verify_chain
 from infra.seed import SeedError, load_seed, reference_commands, session_steps
 from infra.settings import SettingsError, load_settings
 from infra.table import render_table
@@ -56,9 +57,16 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             print(f"  VIOLATION: {violation}", file=out)
         print(f"invariants {'hold' if report.holds else 'BROKEN'}: every asset sums to zero, held <= total, "
               f"available >= 0 for every client account", file=out)
+        chain_ok = True
+        if isinstance(ledger.recorder, HashChainedRecorder):
+            chain = verify_chain(ledger.recorder)
+            chain_ok = chain.intact
+            print(f"hash chain: {chain.events_checked} events verified, "
+                  + ("intact" if chain.intact else f"BROKEN at notification {chain.first_broken_notification_id}")
+                  + f", head {chain.head_hash.hex()[:16]}", file=out)
         print(f"log head: notification {ledger.recorder.max_notification_id()}; "
               f"done in {time.perf_counter() - began:.2f} s", file=out)
-    return 0 if report.holds and not failures else 1
+    return 0 if report.holds and chain_ok and not failures else 1
 
 
 def _print_reference_data(ledger: Ledger, out: TextIO) -> None:

@@ -42,6 +42,7 @@ def test_run_plays_the_session_proves_zero_sum_and_is_safe_to_rerun(data_dir: Pa
     assert "BTC-USDT" in first.stdout and "Carol Newcomer" in first.stdout
     assert "refused account_not_verified" in first.stdout and "refused insufficient_funds" in first.stdout
     assert re.search(r"fees\s+USDT\s+90\.000000", first.stdout)
+    assert re.search(r"hash chain: \d+ events verified, intact", first.stdout)
     second = tradex("run", "--data-dir", str(data_dir))
     assert second.returncode == 0, second.stderr + second.stdout
     assert "already applied" in second.stdout and "session:1:deposit      applied" not in second.stdout
