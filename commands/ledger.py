@@ -69,6 +69,8 @@ class Ledger(Application[UUID]):
         if clock is None:
             raise InvalidReferenceData("the ledger needs a clock (int nanoseconds UTC)")
         self.clock = clock
+        # The single writer keeps the aggregates it has loaded or created (None: load every time).
+        self.cache: dict[UUID, Aggregate] | None = None
         self._handlers: dict[type[c.Command], Callable[[Any], Handled]] = {
             c.RegisterAsset: self._register_asset,
             c.ListInstrument: self._list_instrument,
@@ -97,18 +99,13 @@ class Ledger(Application[UUID]):
     # ---- the one entry point for commands ------------------------------------------------------
     def execute(self, command: c.Command) -> CommandResult:
         """Handle a command once. Raises a LedgerError (and stores nothing) when it is refused."""
-        if not isinstance(command.command_id, str) or not 1 <= len(command.command_id) <= 128:
-            raise InvalidReferenceData("command_id must be a string of 1 to 128 characters")
-        digest = body_digest(command.kind, command.body())
+        digest = self.digest(command)
         previous = self._previous_result(command, digest)
         if previous is not None:
             return previous
-        handler = self._handlers.get(type(command))
-        if handler is None:
-            raise InvalidReferenceData(f"no handler for {type(command).__name__}")
         with causation(self.clock(), command.command_id):
-            aggregates, result = handler(command)
-            record = CommandRecord(command_id=command.command_id, kind=command.kind, digest=digest, result=result)
+            aggregates, result = self.handle(command)
+            record = self.command_record(command, digest, result)
         try:
             recordings = self.save(*aggregates, record)
         except IntegrityError:
@@ -118,6 +115,26 @@ class Ledger(Application[UUID]):
             raise ConcurrentUpdate(f"command {command.command_id} raced another writer; retry it") from None
         position = max(r.notification.id for r in recordings)
         return CommandResult(command.command_id, result, position)
+
+    @staticmethod
+    def digest(command: c.Command) -> str:
+        if not isinstance(command.command_id, str) or not 1 <= len(command.command_id) <= 128:
+            raise InvalidReferenceData("command_id must be a string of 1 to 128 characters")
+        return body_digest(command.kind, command.body())
+
+    @staticmethod
+    def command_record(command: c.Command, digest: str, result: dict[str, Any]) -> CommandRecord:
+        return CommandRecord(command_id=command.command_id, kind=command.kind, digest=digest, result=result)
+
+    def handle(self, command: c.Command) -> Handled:
+        """Validate and apply a command to its aggregates (not saved). Call inside a causation scope.
+
+        Either raises a LedgerError before any aggregate changes, or returns every aggregate it changed.
+        """
+        handler = self._handlers.get(type(command))
+        if handler is None:
+            raise InvalidReferenceData(f"no handler for {type(command).__name__}")
+        return handler(command)
 
     def _previous_result(self, command: c.Command, digest: str) -> CommandResult | None:
         try:
@@ -134,10 +151,16 @@ class Ledger(Application[UUID]):
 
     # ---- loading -------------------------------------------------------------------------------
     def _get(self, aggregate_id: UUID, cls: type[A]) -> A | None:
-        try:
-            aggregate: Aggregate = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
+        cached = self.cache.get(aggregate_id) if self.cache is not None else None
+        if cached is not None:
+            aggregate: Aggregate = cached
+        else:
+            try:
+                aggregate = self.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                return None
+            if self.cache is not None:
+                self.cache[aggregate_id] = aggregate
         if not isinstance(aggregate, cls):
             raise InvalidReferenceData(f"{aggregate_id} is not a {cls.__name__}")
         return aggregate
@@ -212,11 +235,16 @@ class Ledger(Application[UUID]):
                 raise
 
     # ---- handlers: validate, build events, return what to save ---------------------------------
+    def _created(self, aggregate: A) -> A:
+        if self.cache is not None:
+            self.cache[aggregate.id] = aggregate
+        return aggregate
+
     def _register_asset(self, cmd: c.RegisterAsset) -> Handled:
         asset = Asset(cmd.code, cmd.scale)
         if self._get(asset_id(asset.code), AssetDefinition) is not None:
             raise DuplicateEntity(f"asset {asset.code} is already registered", asset=asset.code)
-        return [AssetDefinition(code=asset.code, scale=asset.scale)], {"asset": asset.code}
+        return [self._created(AssetDefinition(code=asset.code, scale=asset.scale))], {"asset": asset.code}
 
     def _list_instrument(self, cmd: c.ListInstrument) -> Handled:
         base, quote = self.asset(cmd.base), self.asset(cmd.quote)
@@ -226,7 +254,7 @@ class Ledger(Application[UUID]):
             raise DuplicateEntity(f"instrument {spec.symbol} is already listed", symbol=spec.symbol)
         if spec.symbol != f"{spec.base}-{spec.quote}":
             raise InvalidReferenceData(f"symbol {spec.symbol} must be {spec.base}-{spec.quote}")
-        return [Instrument.from_spec(spec)], {"symbol": spec.symbol}
+        return [self._created(Instrument.from_spec(spec))], {"symbol": spec.symbol}
 
     def _change_instrument(self, cmd: c.ChangeInstrument) -> Handled:
         instrument = self.instrument(cmd.symbol)
@@ -242,7 +270,7 @@ class Ledger(Application[UUID]):
         account = Account.open(cmd.account_id, cmd.profile, cmd.preferences)
         if self._get(account.id, Account) is not None:
             raise DuplicateEntity(f"account {cmd.account_id} already exists", account_id=cmd.account_id)
-        return [account, Wallet.open(cmd.account_id)], {"account_id": cmd.account_id}
+        return [self._created(account), self._created(Wallet.open(cmd.account_id))], {"account_id": cmd.account_id}
 
     def _account_step(self, cmd: Any, step: Callable[[Account], None]) -> Handled:
         account = self.account(cmd.account_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+
 from eventsourcing.domain import Aggregate
 
 from domain.clock import current_command_id, current_time, current_time_ns

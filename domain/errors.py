@@ -101,6 +101,18 @@ class InvalidFill(LedgerError):
     code = "invalid_fill"
 
 
+class OrderRefused(LedgerError):
+    """A pre-trade check refused an order; `code` names the check."""
+
+    def __init__(self, code: str, message: str, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.code = code
+
+
+class UnknownOrder(LedgerError):
+    code = "unknown_order"
+
+
 class CommandConflict(LedgerError):
     """The same command id was sent again with a different body."""
 

@@ -35,3 +35,7 @@ def order_uuid(symbol: str, order_id: int) -> UUID:
 
 def command_uuid(command_id: str) -> UUID:
     return _id(f"/commands/{command_id}")
+
+
+def market_id(symbol: str) -> UUID:
+    return _id(f"/markets/{symbol}")

@@ -68,6 +68,8 @@ class OrderTerms:
     post_only: bool = False
     display_qty_lots: int = 0
     stp: str = "none"
+    hold_asset: str = ""  # what the order holds while open (domain.order_costs)
+    hold_per_lot: int = 0  # minor units of hold_asset per open lot
 
 
 class Order(LedgerAggregate):
@@ -101,6 +103,7 @@ class Order(LedgerAggregate):
         TOPIC = "tradex.Order.Amended"
         price_ticks: int
         leaves_qty_lots: int
+        hold_per_lot: int
 
     @dataclass(frozen=True)
     class Reduced(LedgerAggregate.Event):
@@ -140,6 +143,7 @@ class Order(LedgerAggregate):
         self.filled_notional_ticks_lots = 0  # sum of price_ticks * qty_lots over fills
         self.fees_paid = 0
         self.triggered = False
+        self.hold_per_lot = int(terms.get("hold_per_lot", 0))
 
     # ---- queries -------------------------------------------------------------------------------
     @property
@@ -149,6 +153,15 @@ class Order(LedgerAggregate):
     @property
     def is_live(self) -> bool:
         return self.order_status in _LIVE
+
+    @property
+    def hold_ref(self) -> str:
+        return f"order:{self.terms['symbol']}:{self.terms['order_id']}"
+
+    @property
+    def open_hold(self) -> int:
+        """What the order holds while open: open lots x its per-lot cost (domain.order_costs)."""
+        return self.leaves_qty_lots * self.hold_per_lot if self.is_live or self.order_status is OrderStatus.NEW else 0
 
     @property
     def side(self) -> Side:
@@ -176,11 +189,12 @@ class Order(LedgerAggregate):
         self._require(OrderStatus.FILLED if total == self.leaves_qty_lots else OrderStatus.PARTIALLY_FILLED)
         self._fills_recorded(fills=fills)
 
-    def amend(self, price_ticks: int, leaves_qty_lots: int) -> None:
+    def amend(self, price_ticks: int, leaves_qty_lots: int, hold_per_lot: int | None = None) -> None:
         require(price_ticks >= 0 and leaves_qty_lots > 0, "an amend keeps a positive open qty")
         if not self.is_live:
             raise IllegalTransition(f"order {self.terms['order_id']} is {self.status}")
-        self._amended(price_ticks=price_ticks, leaves_qty_lots=leaves_qty_lots)
+        per_lot = self.hold_per_lot if hold_per_lot is None else hold_per_lot
+        self._amended(price_ticks=price_ticks, leaves_qty_lots=leaves_qty_lots, hold_per_lot=per_lot)
 
     def reduce(self, qty_lots: int, reason: str) -> None:
         if not self.is_live:
@@ -227,9 +241,10 @@ class Order(LedgerAggregate):
         self.status = (OrderStatus.FILLED if self.leaves_qty_lots == 0 else OrderStatus.PARTIALLY_FILLED).value
 
     @event(Amended)
-    def _amended(self, price_ticks: int, leaves_qty_lots: int) -> None:
+    def _amended(self, price_ticks: int, leaves_qty_lots: int, hold_per_lot: int) -> None:
         self.price_ticks = price_ticks
         self.leaves_qty_lots = leaves_qty_lots
+        self.hold_per_lot = hold_per_lot
 
     @event(Reduced)
     def _reduced(self, qty_lots: int, reason: str) -> None:

@@ -6,12 +6,14 @@ import argparse
 import sys
 
 from infra.run_command import add_run_parser
+from infra.simulate_command import add_simulate_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tradex", description="TradeX: an event-sourced trading ledger")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_run_parser(subparsers)
+    add_simulate_parser(subparsers)
     return parser
 
 

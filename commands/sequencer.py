@@ -1,0 +1,141 @@
+"""The sequencer: takes commands in arrival order and feeds the venue micro-batches from one thread.
+
+Batches form naturally: while one batch is being matched and saved, new commands queue up, and the next
+batch takes all of them (up to `max_batch`). At low load a command waits at most `linger_s` for company,
+so latency stays low; at high load batches grow and the cost per command falls. The queue is bounded:
+when it is full, `submit` refuses at once (the caller should back off) rather than grow without limit.
+A command's future resolves only after its batch's transaction has committed.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from commands import ledger_commands as c
+from commands.venue import Outcome, Venue
+from domain.errors import LedgerError
+
+
+class Overloaded(LedgerError):
+    code = "overloaded"
+
+
+class SequencerStopped(RuntimeError):
+    pass
+
+
+@dataclass
+class SequencerStats:
+    batches: int = 0
+    commands: int = 0
+    largest_batch: int = 0
+    busy_ns: int = 0  # time spent processing batches
+    batch_sizes: list[int] = field(default_factory=list)  # the most recent ones, bounded
+
+    def record(self, size: int, elapsed_ns: int) -> None:
+        self.batches += 1
+        self.commands += size
+        self.largest_batch = max(self.largest_batch, size)
+        self.busy_ns += elapsed_ns
+        self.batch_sizes.append(size)
+        if len(self.batch_sizes) > 10_000:
+            del self.batch_sizes[:5_000]
+
+
+_STOP = object()
+
+
+class Sequencer:
+    def __init__(self, venue: Venue, max_batch: int = 2_000, linger_s: float = 0.0,
+                 queue_bound: int = 200_000) -> None:
+        self.venue = venue
+        self.max_batch = max_batch
+        self.linger_s = linger_s
+        self.queue: queue.Queue[object] = queue.Queue(maxsize=queue_bound)
+        self.stats = SequencerStats()
+        self.failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="tradex-sequencer", daemon=True)
+
+    def start(self) -> Sequencer:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Process what is queued, then stop."""
+        if self._thread.is_alive():
+            self.queue.put(_STOP)
+            self._thread.join(timeout)
+
+    def __enter__(self) -> Sequencer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def submit(self, command: c.Command) -> Future[Outcome]:
+        if self.failure is not None:
+            raise SequencerStopped(f"the sequencer stopped: {self.failure}")
+        future: Future[Outcome] = Future()
+        try:
+            self.queue.put_nowait((command, future))
+        except queue.Full:
+            raise Overloaded(f"the sequencer queue is full ({self.queue.maxsize}); retry later") from None
+        return future
+
+    def submit_many(self, commands: Sequence[c.Command]) -> list[Future[Outcome]]:
+        return [self.submit(command) for command in commands]
+
+    def execute(self, command: c.Command, timeout: float = 30.0) -> Outcome:
+        return self.submit(command).result(timeout)
+
+    # ---- the writer thread ---------------------------------------------------------------------
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            item = self.queue.get()
+            if item is _STOP:
+                return
+            batch = [item]
+            deadline = time.monotonic() + self.linger_s
+            while len(batch) < self.max_batch:
+                try:
+                    remaining = deadline - time.monotonic()
+                    item = self.queue.get(timeout=remaining) if remaining > 0 else self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._process(batch)  # type: ignore[arg-type]
+            if self.failure is not None:
+                self._fail_queued()
+                return
+
+    def _process(self, batch: list[tuple[c.Command, Future[Outcome]]]) -> None:
+        began = time.perf_counter_ns()
+        try:
+            outcomes = self.venue.process([command for command, _ in batch])
+        except BaseException as error:  # the venue halted: nothing of this batch was acknowledged
+            self.failure = error
+            for _, future in batch:
+                future.set_exception(SequencerStopped(f"batch failed, nothing acknowledged: {error}"))
+            return
+        self.stats.record(len(batch), time.perf_counter_ns() - began)
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            future.set_result(outcome)
+
+    def _fail_queued(self) -> None:
+        while True:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, tuple):
+                pending: Future[Outcome] = item[1]
+                pending.set_exception(SequencerStopped(f"the sequencer stopped: {self.failure}"))
