@@ -5,24 +5,22 @@ orders (always iterated through `sorted`), and a FOK dry run matches on a deep c
 It is never imported by the engine; tests feed the same commands to both and diff the results.
 
 Choices where ENGINE.md is silent (each is marked "SILENT:" where it is implemented):
-- A `ts` that is missing, null or not an int64 rejects the command with `invalid_ts` (no expiry pass,
-  checked before `op`); a decreasing ts is not checked (expiry simply finds nothing new).
-- A field whose value is JSON null counts as missing.
+- Input ENGINE.md has no rejection reason for is not a command at all: `MalformedCommand` (the API's
+  exception) when a command is not an object, its `symbol` is not a non-empty string, its `ts` or
+  `order_id` (any op) is not an int64 (order_id also >= 0), or, for `new`, its `account_id` is not a
+  non-negative int64 or its `post_only` is present and neither true, false nor null. (Adopted after
+  comparing with the engine, which does the same; ENGINE.md names no reason for these, and an
+  `invalid_op` rejection needs an order_id to carry.) A decreasing ts is not checked: expiry simply
+  finds nothing new.
+- A field whose value is JSON null counts as missing (so tif/stp fall back to their defaults).
 - An integer field is a JSON integer: bool and float (even 5.0) are not integers; int64 bounds apply.
-- `new` with a missing/invalid `order_id` (negative, not an int64) is rejected `invalid_order_id`, and
-  with a missing/invalid `account_id` `invalid_account_id`; both come right after the duplicate check
-  (the order of the `new` fields line).
-- A `post_only` that is present but not a JSON bool is rejected `invalid_post_only` (checked right
-  before the post-only rules); missing or null means false.
-- Check order of `new` rejections: duplicate_order_id, [invalid_order_id, invalid_account_id],
-  invalid_side, invalid_type, invalid_qty, invalid_price, invalid_trigger_price, invalid_tif,
-  invalid_display_qty, invalid_stp (the "Invalid input" list), then missing_expire_at /
-  invalid_expire_at, then post_only_not_limit, post_only_invalid_tif, then post_only_would_cross (it
-  needs a valid side and price, so it is last). A gtd expire_at beyond int64 is `missing_expire_at`.
+- Check order of `new` rejections: duplicate_order_id, then the "Invalid input" list (invalid_side,
+  invalid_type, invalid_qty, invalid_price, invalid_trigger_price, invalid_tif, invalid_display_qty,
+  invalid_stp), then missing_expire_at / invalid_expire_at, then post_only_not_limit,
+  post_only_invalid_tif, then post_only_would_cross (it needs a valid side and price, so it is last).
+  A gtd expire_at beyond int64 is `missing_expire_at` (it is not an int64).
 - Check order of `amend`: unknown_order (the id first), invalid_amend, invalid_price, invalid_qty,
   not_amendable, post_only_would_cross.
-- The `order_id` echoed in a `rejected` event is the command's order_id when it is an int64 (negative
-  included), else None.
 - An order sent with `display_qty == qty` is a plain order for its whole life: if an amend later raises
   its qty it re-enters fully visible.
 - Expiry "acceptance order" is the order of the `accepted` events: an amend re-entry or a stop trigger
@@ -77,11 +75,6 @@ def is_id(value: object) -> bool:
     return is_int64(value) and value >= 0  # type: ignore[operator]
 
 
-def echo_id(value: object) -> int | None:
-    # SILENT: the id a `rejected` event carries when the command's id is unusable.
-    return value if is_int64(value) else None  # type: ignore[return-value]
-
-
 @dataclass
 class Order:
     order_id: int
@@ -134,7 +127,7 @@ class Book:
     def accepted(self, order_id: int) -> None:
         self.emit("accepted", order_id=order_id)
 
-    def rejected(self, order_id: int | None, reason: str) -> None:
+    def rejected(self, order_id: int, reason: str) -> None:
         self.emit("rejected", order_id=order_id, reason=reason)
 
     def trade(self, taker: Order, maker: Order, price: int, qty: int) -> None:
@@ -207,22 +200,20 @@ class Book:
 
     # ------------------------------------------------------------------ commands
     def process(self, seq: int, command: Mapping[str, Any]) -> None:
+        """One command that passed `check_well_formed`."""
         self.seq = seq
-        ts = command.get("ts")
-        if not is_int64(ts):
-            # SILENT: a command without a usable logical time cannot run the expiry pass.
-            self.rejected(echo_id(command.get("order_id")), "invalid_ts")
-            return
+        ts: int = command["ts"]
+        order_id: int = command["order_id"]
         self.expire(ts)
         op = command.get("op")
         if op == "new":
-            self.new(command, ts)
+            self.new(command, order_id, ts)
         elif op == "cancel":
-            self.cancel(command)
+            self.cancel(order_id)
         elif op == "amend":
-            self.amend(command)
+            self.amend(command, order_id)
         else:
-            self.rejected(echo_id(command.get("order_id")), "invalid_op")
+            self.rejected(order_id, "invalid_op")
         self.run_triggered_stops()
 
     def expire(self, ts: int) -> None:
@@ -230,17 +221,15 @@ class Book:
         for order in sorted(due, key=lambda o: (o.expire_at, o.acceptance)):
             self.emit("expired", order_id=order.order_id, qty=self.remove_live(order))
 
-    def cancel(self, command: Mapping[str, Any]) -> None:
-        order_id = command.get("order_id")
-        order = self.live.get(order_id) if is_id(order_id) else None  # type: ignore[arg-type]
+    def cancel(self, order_id: int) -> None:
+        order = self.live.get(order_id)
         if order is None:
-            self.rejected(echo_id(order_id), "unknown_order")
+            self.rejected(order_id, "unknown_order")
             return
         self.cancelled(order.order_id, self.remove_live(order), "user")
 
-    def amend(self, command: Mapping[str, Any]) -> None:
-        order_id = command.get("order_id")
-        order = self.live.get(order_id) if is_id(order_id) else None  # type: ignore[arg-type]
+    def amend(self, command: Mapping[str, Any], order_id: int) -> None:
+        order = self.live.get(order_id)
         price = command.get("price")
         qty = command.get("qty")
         # SILENT: the order of amend checks (the id first, then the order ENGINE.md lists them).
@@ -256,7 +245,7 @@ class Book:
         elif order in self.waiting_stops:
             reason = "not_amendable"
         if reason is not None:
-            self.rejected(echo_id(order_id), reason)
+            self.rejected(order_id, reason)
             return
         assert order is not None and order.price is not None
         new_price = order.price if price is None else price
@@ -276,12 +265,11 @@ class Book:
         order.remaining = new_qty
         self.enter(order)
 
-    def new(self, command: Mapping[str, Any], ts: int) -> None:
-        order_id = command.get("order_id")
+    def new(self, command: Mapping[str, Any], order_id: int, ts: int) -> None:
         try:
-            order = self.validate_new(command, ts)
+            order = self.validate_new(command, order_id, ts)
         except Rejected as rejection:
-            self.rejected(echo_id(order_id), rejection.reason)
+            self.rejected(order_id, rejection.reason)
             return
         self.used_ids.add(order.order_id)
         self.acceptances += 1
@@ -296,78 +284,70 @@ class Book:
             return
         self.enter(order)
 
-    def validate_new(self, c: Mapping[str, Any], ts: int) -> Order:
-        order_id = c.get("order_id")
-        if is_id(order_id) and order_id in self.used_ids:
+    def validate_new(self, c: Mapping[str, Any], order_id: int, ts: int) -> Order:
+        if order_id in self.used_ids:
             raise Rejected("duplicate_order_id")
-        if not is_id(order_id):
-            raise Rejected("invalid_order_id")  # SILENT
-        account_id = c.get("account_id")
-        if not is_id(account_id):
-            raise Rejected("invalid_account_id")  # SILENT
-        side = c.get("side")
+        account_id: int = c["account_id"]
+        # Raw JSON values until validated, hence Any.
+        side: Any = c.get("side")
         if side not in SIDES:
             raise Rejected("invalid_side")
-        kind = c.get("type")
+        kind: Any = c.get("type")
         if kind not in TYPES:
             raise Rejected("invalid_type")
-        qty = c.get("qty")
+        qty: Any = c.get("qty")
         if not is_positive_int64(qty):
             raise Rejected("invalid_qty")
         is_limit_like = kind in ("limit", "stop_limit")
-        price = c.get("price") if is_limit_like else None
+        price: Any = c.get("price") if is_limit_like else None
         if is_limit_like and not is_positive_int64(price):
             raise Rejected("invalid_price")
-        trigger_price = c.get("trigger_price") if kind in ("stop_limit", "stop_market") else None
+        trigger_price: Any = c.get("trigger_price") if kind in ("stop_limit", "stop_market") else None
         if kind in ("stop_limit", "stop_market") and not is_positive_int64(trigger_price):
             raise Rejected("invalid_trigger_price")
-        tif = "gtc"
+        tif: Any = "gtc"
         if is_limit_like:
             tif = c.get("tif") if c.get("tif") is not None else "gtc"
             if tif not in TIFS:
                 raise Rejected("invalid_tif")
         # display_qty applies to gtc/gtd limits only.
-        display_qty = c.get("display_qty") if kind == "limit" and tif in ("gtc", "gtd") else None
+        display_qty: Any = c.get("display_qty") if kind == "limit" and tif in ("gtc", "gtd") else None
         if display_qty is not None and not (is_positive_int64(display_qty) and display_qty <= qty):
             raise Rejected("invalid_display_qty")
         if display_qty == qty:
             display_qty = None  # "display_qty == qty is a plain order"
-        stp = c.get("stp") if c.get("stp") is not None else "none"
+        stp: Any = c.get("stp") if c.get("stp") is not None else "none"
         if stp not in STPS:
             raise Rejected("invalid_stp")
-        expire_at = None
+        expire_at: Any = None
         if is_limit_like and tif == "gtd":
             expire_at = c.get("expire_at")
             if not is_int64(expire_at):
                 raise Rejected("missing_expire_at")
             if expire_at <= ts:
                 raise Rejected("invalid_expire_at")
-        post_only = c.get("post_only")
-        if post_only is None:
-            post_only = False
-        if not isinstance(post_only, bool):
-            raise Rejected("invalid_post_only")  # SILENT
+        post_only = c.get("post_only") is True
         if post_only and kind != "limit":
             raise Rejected("post_only_not_limit")
         if post_only and tif not in ("gtc", "gtd"):
             raise Rejected("post_only_invalid_tif")
-        if post_only and self.crosses(side, price):  # type: ignore[arg-type]
+        if post_only and self.crosses(side, price):
             raise Rejected("post_only_would_cross")
         return Order(
-            order_id=order_id,  # type: ignore[arg-type]
-            account_id=account_id,  # type: ignore[arg-type]
-            side=side,  # type: ignore[arg-type]
-            kind=kind,  # type: ignore[arg-type]
-            qty=qty,  # type: ignore[arg-type]
+            order_id=order_id,
+            account_id=account_id,
+            side=side,
+            kind=kind,
+            qty=qty,
             price=price,
             trigger_price=trigger_price,
-            tif=tif,  # type: ignore[arg-type]
+            tif=tif,
             expire_at=expire_at,
             post_only=post_only,
             display_qty=display_qty,
-            stp=stp,  # type: ignore[arg-type]
+            stp=stp,
             acceptance=0,
-            remaining=qty,  # type: ignore[arg-type]
+            remaining=qty,
         )
 
     # ------------------------------------------------------------------ matching
@@ -395,7 +375,7 @@ class Book:
         self.out = out
         taker = copy.deepcopy(order)
         trial.match(taker)
-        filled = sum(e["qty"] for e in trial.out if e["type"] == "trade")
+        filled: int = sum(e["qty"] for e in trial.out if e["type"] == "trade")
         return filled == order.remaining
 
     def match(self, taker: Order) -> None:
@@ -490,16 +470,33 @@ class Book:
                 self.enter(stop)
 
 
+def check_well_formed(index: int, command: object) -> Mapping[str, Any]:
+    """SILENT: what cannot be expressed as an ENGINE.md command or rejection is MalformedCommand."""
+    if not isinstance(command, Mapping):
+        raise MalformedCommand(index, "not a JSON object")
+    symbol = command.get("symbol")
+    if not isinstance(symbol, str) or not symbol:
+        raise MalformedCommand(index, "'symbol' must be a non-empty string")
+    if not is_int64(command.get("ts")):
+        raise MalformedCommand(index, "'ts' must be an int64")
+    if not is_id(command.get("order_id")):
+        raise MalformedCommand(index, "'order_id' must be a non-negative int64")
+    if command.get("op") == "new":
+        if not is_id(command.get("account_id")):
+            raise MalformedCommand(index, "'account_id' must be a non-negative int64")
+        post_only = command.get("post_only")
+        if post_only is not None and not isinstance(post_only, bool):
+            raise MalformedCommand(index, "'post_only' must be true or false")
+    return command
+
+
 def replay_commands(commands: Iterable[Mapping[str, Any]]) -> tuple[list[Event], Books]:
     """Same contract as engine.replay.replay_commands."""
     books: dict[str, Book] = {}
     events: list[Event] = []
-    for index, command in enumerate(commands):
-        if not isinstance(command, Mapping):
-            raise MalformedCommand(index, "not a JSON object")
-        symbol = command.get("symbol")
-        if not isinstance(symbol, str):
-            raise MalformedCommand(index, "missing or non-string 'symbol'")
+    for index, raw in enumerate(commands):
+        command = check_well_formed(index, raw)
+        symbol: str = command["symbol"]
         book = books.setdefault(symbol, Book(symbol))
         book.out = events
         book.process(index + 1, command)
