@@ -11,9 +11,20 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import time
+
+
+def _peak_rss_kib() -> int | None:
+    """VmHWM of this process (ru_maxrss is not used: Linux carries it over from the parent across exec)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
 
 
 def main() -> int:
@@ -44,7 +55,7 @@ def main() -> int:
                 "first_process_timed_s": timed_s,
                 "total_s": (t_import - t_start) + (t_process - t_ready) + (timed_s or 0.0),
                 "cache_files": cache_files,
-                "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                "peak_rss_kib": _peak_rss_kib(),
             }
         )
     )

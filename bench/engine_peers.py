@@ -372,7 +372,7 @@ def book_deltas_from_events(
                     out.append(BookDelta(seq, DELTA_UPDATE, m[0], m[1], m[2], maker))
                 if incoming is not None:
                     incoming[2] -= q
-            elif t == ev_cancelled or t == ev_expired:
+            elif t in (ev_cancelled, ev_expired):
                 victim = ev_oid[j]
                 cur_r = resting.pop(victim, None)
                 if cur_r is not None:

@@ -20,8 +20,7 @@ account trade with each other, as with ENGINE.md's default ``stp=none``.
 from __future__ import annotations
 
 from collections import deque
-
-from sortedcontainers import SortedDict
+from typing import Any
 
 __all__ = ["TextbookBook", "TextbookOrder"]
 
@@ -43,9 +42,12 @@ class TextbookBook:
     """A single-symbol limit order book with strict price-time priority."""
 
     def __init__(self) -> None:
+        # imported here so that importing bench modules (e.g. for `tradex --help`) needs no bench extra
+        from sortedcontainers import SortedDict
+
         # key: -price for bids, price for asks; value: deque of TextbookOrder in priority order.
-        self.bids: SortedDict = SortedDict()
-        self.asks: SortedDict = SortedDict()
+        self.bids: Any = SortedDict()
+        self.asks: Any = SortedDict()
         self.orders: dict[int, TextbookOrder] = {}  # resting orders by id
         self.trades: list[tuple[int, int, int, int]] = []
 
@@ -100,12 +102,8 @@ class TextbookBook:
 
     def levels(self) -> dict[str, list[list[object]]]:
         """The book in ENGINE.md's books form (no icebergs here, so hidden qty is always 0)."""
-        bids: list[list[object]] = [
-            [-key, [[o.order_id, o.qty, 0] for o in queue]] for key, queue in self.bids.items()
-        ]
-        asks: list[list[object]] = [
-            [key, [[o.order_id, o.qty, 0] for o in queue]] for key, queue in self.asks.items()
-        ]
+        bids: list[list[object]] = [[-key, [[o.order_id, o.qty, 0] for o in queue]] for key, queue in self.bids.items()]
+        asks: list[list[object]] = [[key, [[o.order_id, o.qty, 0] for o in queue]] for key, queue in self.asks.items()]
         return {"bids": bids, "asks": asks}
 
     # -- internals ----------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ commands for one symbol:
      new price. How many cross is steered to keep about ``prefill`` orders resting (see below).
    - new GTC limit (9%): a passive order, on the thinner side of the book more often than not.
    - IOC limit (3%): priced at the opposite best + 0..2 ticks, so it trades; the remainder is cancelled.
-     It is small (1..``max_qty // 5`` lots), so it mostly takes part of the best order. Its side leans against the drift of the mid price, which keeps prices near ``mid_price``.
+     It is small (1..``max_qty // 5`` lots), so it mostly takes part of the best order. Its side leans
+     against the drift of the mid price, which keeps prices near ``mid_price``.
    - cancel (6%): of a live resting order.
 
    Order ids count up from 1 and are never reused; accounts are drawn from ``accounts`` (few hundred);
@@ -127,7 +128,9 @@ class Workload:
         end = int(np.searchsorted(self.ref_trades[:, 0], n_commands, side="right"))
         return self.ref_trades[:end]
 
-    def command_dicts(self, start: int = 0, stop: int | None = None, with_seq: bool = False) -> Iterator[dict[str, Any]]:
+    def command_dicts(
+        self, start: int = 0, stop: int | None = None, with_seq: bool = False
+    ) -> Iterator[dict[str, Any]]:
         """ENGINE.md command dicts of rows ``start:stop`` (``seq`` key added if asked)."""
         stop = len(self) if stop is None else min(stop, len(self))
         ops = self.op[start:stop].tolist()

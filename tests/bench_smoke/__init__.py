@@ -1,0 +1,1 @@
+"""Smoke test of `tradex bench engine` (bench/engine_bench.py)."""
