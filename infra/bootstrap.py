@@ -24,7 +24,10 @@ def postgres_env(info: PgConnectionInfo, schema: str = "") -> dict[str, str]:
         "POSTGRES_POOL_SIZE": "5",
         "POSTGRES_MAX_OVERFLOW": "10",
         "POSTGRES_LOCK_TIMEOUT": "5",
-        "APPLICATION_RECORDER_TOPIC": "infra.chained_recorder:HashChainedRecorder",
+        # COPY-based inserts and orjson encoding; tables, hash chain and stored bytes are those of the
+        # stock eventsourcing path (docs/event-store-performance.md)
+        "APPLICATION_RECORDER_TOPIC": "infra.fast_recorder:FastHashChainedRecorder",
+        "MAPPER_TOPIC": "infra.fast_mapper:FastMapper",
     }
     if schema:
         env["POSTGRES_SCHEMA"] = schema

@@ -42,6 +42,9 @@ def event_hash(previous: bytes, notification_id: int, originator_id: UUID | str,
 
 class HashChainedRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
+        if datastore.enable_db_functions:
+            # That insert path calls a database function that writes no chain link (and skips the lock).
+            raise ProgrammingError("the hash-chained recorders need POSTGRES_ENABLE_DB_FUNCTIONS unset")
         super().__init__(datastore, events_table_name=events_table_name)
         self.chain_table_name = f"{events_table_name}_chain"
         self.check_identifier_length(self.chain_table_name)
