@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, StoredEvent
 from eventsourcing.utils import get_topic
+from psycopg.sql import SQL, Identifier
 
 from commands import ledger_commands as c
 from commands.idempotency import CommandRecord, body_digest
@@ -135,6 +136,34 @@ class Ledger(Application[UUID]):
         if handler is None:
             raise InvalidReferenceData(f"no handler for {type(command).__name__}")
         return handler(command)
+
+    def command_records(self, command_ids: Sequence[str]) -> dict[str, CommandRecord]:
+        """The stored records of those of `command_ids` that were handled before: one query on PostgreSQL."""
+        ids = {command_uuid(command_id): command_id for command_id in command_ids}
+        datastore = getattr(self.recorder, "datastore", None)
+        events_table = getattr(self.recorder, "events_table_name", None)
+        if datastore is None or events_table is None or not ids:
+            found: dict[str, CommandRecord] = {}
+            for aggregate_id, command_id in ids.items():
+                record = self._get(aggregate_id, CommandRecord)
+                if record is not None:
+                    found[command_id] = record
+            return found
+        statement = SQL("SELECT originator_id, originator_version, topic, state FROM {}.{} "
+                        "WHERE originator_id = ANY(%s) AND originator_version = 1").format(
+            Identifier(datastore.schema), Identifier(events_table))
+        with datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, (list(ids),))
+            rows = cursor.fetchall()
+        found = {}
+        for row in rows:
+            stored = StoredEvent(row["originator_id"], row["originator_version"], row["topic"], bytes(row["state"]))
+            created = self.mapper.to_domain_event(stored)
+            if isinstance(created, CommandRecord.Created):
+                record = created.mutate(None)
+                if isinstance(record, CommandRecord):
+                    found[ids[row["originator_id"]]] = record
+        return found
 
     def _previous_result(self, command: c.Command, digest: str) -> CommandResult | None:
         try:

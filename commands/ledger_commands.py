@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 
@@ -13,9 +13,7 @@ class Command:
 
     def body(self) -> dict[str, Any]:
         """The command without its id: what a repeated id must match to count as the same command."""
-        body = asdict(self)
-        del body["command_id"]
-        return body
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "command_id"}
 
 
 @dataclass(frozen=True)

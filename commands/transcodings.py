@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import astuple, fields
+from dataclasses import fields
 from typing import Any
 
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from domain.order import Fill
 from domain.position import PositionFill
-from domain.wallet import Entry
+from domain.wallet import Entry, HoldChange
 
 
 class DataclassAsList(Transcoding):
@@ -21,10 +21,10 @@ class DataclassAsList(Transcoding):
     def __init__(self, cls: type[Any], name: str) -> None:
         self.type = cls
         self.name = name
-        self.arity = len(fields(cls))
+        self.field_names = tuple(f.name for f in fields(cls))
 
     def encode(self, obj: Any) -> list[Any]:
-        return list(astuple(obj))
+        return [getattr(obj, name) for name in self.field_names]  # flat: no recursive copy as astuple does
 
     def decode(self, data: Any) -> Any:
         return self.type(*data)
@@ -34,6 +34,7 @@ VALUE_TRANSCODINGS: tuple[DataclassAsList, ...] = (
     DataclassAsList(Entry, "tradex.Entry"),
     DataclassAsList(Fill, "tradex.Fill"),
     DataclassAsList(PositionFill, "tradex.PositionFill"),
+    DataclassAsList(HoldChange, "tradex.HoldChange"),
 )
 
 

@@ -29,20 +29,20 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from commands import ledger_commands as c
-from commands.idempotency import CommandRecord
 from commands.ledger import Ledger
 from commands.order_commands import AmendOrder, CancelOrder, PlaceOrder
 from commands.risk import Exposure, RiskLimits, plan_order
 from domain.checks import require
 from domain.clock import causation
 from domain.errors import CommandConflict, InvalidQuantity, LedgerError, OrderRefused, UnknownOrder
-from domain.ids import command_uuid, market_id, order_uuid, position_id
+from domain.ids import market_id, order_uuid, position_id
 from domain.market import Market
-from domain.order import Fill, Order, OrderTerms
+from domain.order import Fill, Order, OrderStatus, OrderTerms
 from domain.order_costs import hold_terms
 from domain.position import Position, PositionFill
 from domain.postings import Posting, post
 from domain.values import FEE_ACCOUNT, InstrumentSpec, Liquidity, Side
+from domain.wallet import Wallet
 from engine import COMMAND_DTYPE, BookConfig, OrderBook, codes
 
 ROW_FIELDS: tuple[str, ...] = tuple(name for name in (COMMAND_DTYPE.names or ()) if name != "seq")
@@ -86,6 +86,31 @@ class MarketRuntime:
 
 
 @dataclass
+class Placement:
+    """A new order between admission and the engine's answer (it becomes an Order aggregate then)."""
+
+    terms: OrderTerms
+    hold_ref: str
+    status: str = "new"
+
+    @property
+    def price_ticks(self) -> int:
+        return self.terms.price_ticks
+
+    @property
+    def leaves_qty_lots(self) -> int:
+        return self.terms.qty_lots
+
+    @property
+    def hold_per_lot(self) -> int:
+        return self.terms.hold_per_lot
+
+    @property
+    def open_hold(self) -> int:
+        return self.terms.qty_lots * self.terms.hold_per_lot
+
+
+@dataclass
 class BatchState:
     """What one batch accumulates before its single save."""
 
@@ -94,13 +119,14 @@ class BatchState:
     outcomes: list[Outcome]
     touched: dict[Any, Aggregate] = field(default_factory=dict)
     postings: list[Posting] = field(default_factory=list)
+    paid_from_hold: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # hold_ref -> postings' total
     position_fills: dict[tuple[int, str], list[PositionFill]] = field(default_factory=lambda: defaultdict(list))
     order_fills: dict[Any, tuple[Order, list[Fill]]] = field(default_factory=dict)  # by order id
     # extra hold taken at admission per pending amend: (symbol, order id) -> {batch index: amount}
     amend_holds: dict[tuple[str, int], dict[int, int]] = field(default_factory=dict)
     # per order with pending amends: (most lots it could have, per-lot costs it could have) before the next one
     amend_bounds: dict[tuple[str, int], tuple[int, list[int]]] = field(default_factory=dict)
-    orders: dict[int, Order] = field(default_factory=dict)  # batch index of an order command -> its order
+    orders: dict[int, Order | Placement] = field(default_factory=dict)  # batch index of a placement -> order
 
     def touch(self, aggregate: Aggregate) -> None:
         self.touched[aggregate.id] = aggregate
@@ -114,6 +140,7 @@ class Venue:
         self.book_config = book_config or BookConfig()
         self.markets: dict[str, MarketRuntime] = {}
         self.live: dict[tuple[str, int], Order] = {}
+        self.pending: dict[tuple[str, int], Placement] = {}  # placed this batch, not yet answered by the engine
         self.open_orders: dict[int, int] = defaultdict(int)
         self.open_lots: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])  # [buy, sell]
         self.handled: dict[str, tuple[str, dict[str, Any]]] = {}  # command id -> (digest, result)
@@ -177,7 +204,7 @@ class Venue:
             self._settle(batch)
             for index, order in batch.orders.items():
                 result = batch.outcomes[index].result
-                if result is not None:
+                if result is not None and isinstance(order, Order):
                     result.update(status=order.status, filled_qty_lots=order.filled_qty_lots,
                                   leaves_qty_lots=order.leaves_qty_lots)
             records = []
@@ -207,6 +234,10 @@ class Venue:
     def _digests_and_duplicates(self, batch: BatchState) -> list[str]:
         digests: list[str] = []
         seen_in_batch: dict[str, str] = {}
+        unknown = [cmd.command_id for cmd in batch.commands
+                   if isinstance(cmd.command_id, str) and cmd.command_id not in self.handled]
+        for command_id, record in self.ledger.command_records(unknown).items():
+            self.handled[command_id] = (record.digest, record.result)
         for index, command in enumerate(batch.commands):
             try:
                 digest = self.ledger.digest(command)
@@ -215,7 +246,7 @@ class Venue:
                 digests.append("")
                 continue
             digests.append(digest)
-            previous = self.handled.get(command.command_id) or self._stored_record(command.command_id)
+            previous = self.handled.get(command.command_id)
             earlier = seen_in_batch.get(command.command_id)
             if previous is not None or earlier is not None:
                 recorded_digest = previous[0] if previous is not None else earlier
@@ -233,16 +264,6 @@ class Venue:
             seen_in_batch.setdefault(command.command_id, digest)
         return digests
 
-    def _stored_record(self, command_id: str) -> tuple[str, dict[str, Any]] | None:
-        try:
-            record: Aggregate = self.ledger.repository.get(command_uuid(command_id))
-        except AggregateNotFoundError:
-            return None
-        if not isinstance(record, CommandRecord):
-            return None
-        self.handled[command_id] = (record.digest, record.result)
-        return record.digest, record.result
-
     # ---- step 2: admission ---------------------------------------------------------------------
     def _admit(self, batch: BatchState, index: int, command: c.Command) -> dict[str, Any]:
         if isinstance(command, PlaceOrder):
@@ -251,6 +272,7 @@ class Venue:
             return self._admit_cancel(batch, index, command)
         if isinstance(command, AmendOrder):
             return self._admit_amend(batch, index, command)
+        self._record_staged_holds(batch)  # the ledger's handlers move money directly
         aggregates, result = self.ledger.handle(command)
         for aggregate in aggregates:
             batch.touch(aggregate)
@@ -270,27 +292,34 @@ class Venue:
         wallet = self.ledger.wallet(account.account_id)
         terms = OrderTerms(**{**plan.terms.__dict__, "hold_asset": plan.hold.asset,
                               "hold_per_lot": plan.hold.per_lot})
-        hold_amount = plan.hold.amount(terms.qty_lots)
-        order = Order.place(terms)
-        wallet.hold(order.hold_ref, plan.hold.asset, hold_amount)  # raises InsufficientFunds before any event
+        placement = Placement(terms, hold_ref_of(runtime.symbol, order_id))
+        wallet.stage_hold(placement.hold_ref, plan.hold.asset, placement.open_hold)  # InsufficientFunds: no effect
         batch.touch(wallet)
-        batch.touch(order)
-        self.ledger.cache[order.id] = order  # type: ignore[index]
+        self.pending[(runtime.symbol, order_id)] = placement
         runtime.opened[order_id] = account.account_id
         runtime.new_orders += 1
-        batch.orders[index] = order
-        self._track_open(order)
+        batch.orders[index] = placement
+        self._count_open(account.account_id, runtime.symbol, terms.side, terms.qty_lots)
         engine = plan.engine
         self._add_row(batch, runtime, index, codes.OP_NEW, order_id, account.account_id, engine.side,
                       engine.order_type, engine.qty, engine.price, engine.trigger_price, engine.tif,
                       engine.expire_at, engine.post_only, engine.display_qty, engine.stp, engine.flags)
         return {"symbol": runtime.symbol, "order_id": order_id, "status": "new"}
 
-    def _owned_live_order(self, symbol: str, order_id: Any, account_id: Any) -> tuple[MarketRuntime, Order]:
+    def _owned_live_order(self, symbol: str, order_id: Any,
+                          account_id: Any) -> tuple[MarketRuntime, Order | Placement]:
         instrument = self.ledger.instrument(symbol)
         runtime = self._runtime(instrument.symbol)
-        order = self.live.get((runtime.symbol, order_id)) if isinstance(order_id, int) else None
-        if order is None or order.terms["account_id"] != account_id or not (order.is_live or order.status == "new"):
+        key = (runtime.symbol, order_id)
+        order: Order | Placement | None = None
+        if isinstance(order_id, int):
+            order = self.live.get(key) or self.pending.get(key)
+        owner: Any = None
+        if isinstance(order, Placement):
+            owner = order.terms.account_id
+        elif order is not None:
+            owner = order.terms["account_id"]
+        if order is None or owner != account_id or (isinstance(order, Order) and not order.is_live):
             raise UnknownOrder(f"no open order {order_id!r} of account {account_id!r} in {symbol}",
                                symbol=symbol, order_id=repr(order_id))
         return runtime, order
@@ -309,15 +338,16 @@ class Venue:
         qty = order.leaves_qty_lots
         if cmd.price is None and cmd.qty is None:
             raise OrderRefused("invalid_amend", "an amend changes the price, the qty or both")
+        order_type = order.terms.order_type if isinstance(order, Placement) else order.terms["order_type"]
         if cmd.price is not None:
-            if order.terms["order_type"] in ("market", "stop_market"):
+            if order_type in ("market", "stop_market"):
                 raise OrderRefused("not_amendable", "a market order's protection price cannot be amended")
             price = spec.check_price(spec.price_to_ticks(_decimal_text(cmd.price, "price")))
             flags |= codes.HAS_PRICE
         if cmd.qty is not None:
             qty = spec.check_qty(spec.qty_to_lots(_decimal_text(cmd.qty, "qty")))
             flags |= codes.HAS_QTY
-        side = Side(order.terms["side"])
+        side = Side(order.terms.side if isinstance(order, Placement) else order.terms["side"])
         new_terms = hold_terms(spec, side, price)
         # The engine applies this amend after the batch's earlier commands, whose fills and amends are not
         # known yet. Hold enough for any of them: a qty amend sets the open lots, so it holds its whole new
@@ -333,7 +363,7 @@ class Venue:
         batch.amend_bounds[key] = (bound_lots, [*units, new_terms.per_lot])
         if extra:
             wallet = self.ledger.wallet(cmd.account_id)
-            wallet.hold(order.hold_ref, new_terms.asset, extra)
+            wallet.stage_hold(order.hold_ref, new_terms.asset, extra)
             batch.touch(wallet)
         batch.amend_holds.setdefault(key, {})[index] = extra
         self._add_row(batch, runtime, index, codes.OP_AMEND, cmd.order_id, cmd.account_id, 0, 0,
@@ -388,17 +418,16 @@ class Venue:
             self._trade(batch, runtime, event)
             return
         order_id = int(event["order_id"])
+        command = batch.commands[index]
+        placement = self.pending.pop((symbol, order_id), None) if isinstance(command, PlaceOrder) else None
+        if placement is not None:  # the engine's answer to a new order: now it becomes an Order
+            self._place(batch, runtime, index, placement, event, kind)
+            return
         order = self.live.get((symbol, order_id))
         if kind == codes.EV_REJECTED:
             reason = codes.REASON_NAMES[int(event["reason"])]
-            command = batch.commands[index]
             result.update(status="rejected", reason=reason)
-            if isinstance(command, PlaceOrder) and order is not None and order.status == "new":
-                before = order.open_hold
-                self._adjust_open_lots(order, -order.leaves_qty_lots)
-                order.reject(reason)
-                self._close(batch, runtime, order, release=before)
-            elif isinstance(command, AmendOrder) and order is not None:
+            if isinstance(command, AmendOrder) and order is not None:
                 extra = batch.amend_holds.get((symbol, order_id), {}).pop(index, 0)
                 if extra:
                     self._release(batch, order, extra)
@@ -406,10 +435,7 @@ class Venue:
         require(order is not None, f"engine event for unknown order {symbol}:{order_id}")
         assert order is not None
         self._flush_fills(batch, order)
-        if kind == codes.EV_ACCEPTED:
-            order.accept()
-            result["status"] = "accepted"
-        elif kind == codes.EV_CANCELLED:
+        if kind == codes.EV_CANCELLED:
             qty = int(event["qty"])
             require(qty == order.leaves_qty_lots, f"engine cancelled {qty} lots of {order.hold_ref}, "
                     f"the ledger has {order.leaves_qty_lots} open")
@@ -436,6 +462,24 @@ class Venue:
             order.reduce(int(event["qty"]), "stp")
             self._release(batch, order, int(event["qty"]) * order.hold_per_lot)
             self._adjust_open_lots(order, -int(event["qty"]))
+        batch.touch(order)
+
+    def _place(self, batch: BatchState, runtime: MarketRuntime, index: int, placement: Placement, event: Any,
+               kind: int) -> None:
+        if kind == codes.EV_ACCEPTED:
+            order = Order.place(placement.terms, OrderStatus.ACCEPTED)
+            self.live[(runtime.symbol, placement.terms.order_id)] = order
+        else:
+            require(kind == codes.EV_REJECTED, "the engine answers a new order first")
+            reason = codes.REASON_NAMES[int(event["reason"])]
+            order = Order.place(placement.terms, OrderStatus.REJECTED, reason)
+            lots = self.open_lots[(placement.terms.account_id, runtime.symbol)]
+            lots[0 if placement.terms.side == "buy" else 1] -= placement.terms.qty_lots
+            self._close(batch, runtime, order, release=placement.open_hold)
+        cache = self.ledger.cache
+        assert cache is not None
+        cache[order.id] = order
+        batch.orders[index] = order
         batch.touch(order)
 
     def _amended(self, batch: BatchState, runtime: MarketRuntime, order: Order, price: int, qty: int,
@@ -469,18 +513,18 @@ class Venue:
         buyer_account, seller_account = int(buyer.terms["account_id"]), int(seller.terms["account_id"])
         # Settlement postings, applied together at the end of the batch (in this order).
         if buyer_account != seller_account:
-            batch.postings.append(Posting(f"{trade_id}:quote", spec.quote, notional, buyer_account,
+            self._pay(batch, Posting(f"{trade_id}:quote", spec.quote, notional, buyer_account,
                                           seller_account, "trade", buyer.hold_ref))
-            batch.postings.append(Posting(f"{trade_id}:base", spec.base, base_amount, seller_account,
+            self._pay(batch, Posting(f"{trade_id}:base", spec.base, base_amount, seller_account,
                                           buyer_account, "trade", seller.hold_ref))
         else:  # a self-trade (stp none) moves nothing between wallets: both legs just leave their holds
             self._release(batch, buyer, notional)
             self._release(batch, seller, base_amount)
         if buyer_fee:
-            batch.postings.append(Posting(f"{trade_id}:fee:buyer", spec.quote, buyer_fee, buyer_account, FEE_ACCOUNT,
+            self._pay(batch, Posting(f"{trade_id}:fee:buyer", spec.quote, buyer_fee, buyer_account, FEE_ACCOUNT,
                                           "fee", buyer.hold_ref))
         if seller_fee:
-            batch.postings.append(Posting(f"{trade_id}:fee:seller", spec.quote, seller_fee, seller_account,
+            self._pay(batch, Posting(f"{trade_id}:fee:seller", spec.quote, seller_fee, seller_account,
                                           FEE_ACCOUNT, "fee"))
         # The buyer's hold covered qty lots at its per-lot cost; release what the fill did not use.
         unused = qty * buyer.hold_per_lot - notional - buyer_fee
@@ -495,6 +539,12 @@ class Venue:
             batch.position_fills[(account, symbol)].append(PositionFill(
                 trade_id, fill_side, price, qty, price * spec.tick_lot_value, fee))
             self._adjust_open_lots(order, -qty)
+
+    @staticmethod
+    def _pay(batch: BatchState, posting: Posting) -> None:
+        batch.postings.append(posting)
+        if posting.hold_ref:
+            batch.paid_from_hold[posting.hold_ref] += posting.amount
 
     def _flush_all_fills(self, batch: BatchState, command_id: str) -> None:
         """Record the fills gathered so far: one event per order, caused by the command that matched them."""
@@ -519,20 +569,26 @@ class Venue:
         extra = sum(batch.amend_holds.pop((runtime.symbol, order_id), {}).values())
         wallet = self.ledger.wallet(int(order.terms["account_id"]))
         held = wallet.hold_amount(order.hold_ref)
-        pending_payments = sum(p.amount for p in batch.postings if p.hold_ref == order.hold_ref)
-        to_release = held - pending_payments
+        to_release = held - batch.paid_from_hold[order.hold_ref]
         require(to_release == release + extra,
                 f"order {order.hold_ref} holds {to_release}, expected {release} + {extra}")
         if to_release:
             self._release(batch, order, to_release)
-        self._untrack_open(order)
+        self.open_orders[int(order.terms["account_id"])] -= 1
         runtime.closed.append(order_id)
         batch.touch(order)
 
     def _release(self, batch: BatchState, order: Order, amount: int) -> None:
         wallet = self.ledger.wallet(int(order.terms["account_id"]))
-        wallet.release(order.hold_ref, amount)
+        wallet.stage_release(order.hold_ref, amount)
         batch.touch(wallet)
+
+    def _record_staged_holds(self, batch: BatchState) -> None:
+        """Write each wallet's staged hold changes as one event (before anything posts to the wallet)."""
+        with causation(batch.now_ns, f"holds:{batch.now_ns}"):
+            for aggregate in batch.touched.values():
+                if isinstance(aggregate, Wallet) and aggregate.staged:
+                    aggregate.record_staged()
 
     def _settle(self, batch: BatchState) -> None:
         """Apply the batch's settlement postings and position fills: one event per wallet and per position."""
@@ -541,6 +597,7 @@ class Venue:
             self._settle_in_scope(batch)
 
     def _settle_in_scope(self, batch: BatchState) -> None:
+        self._record_staged_holds(batch)
         if batch.postings:
             accounts = sorted({p.debit_account for p in batch.postings} | {p.credit_account for p in batch.postings})
             wallets = {account: self.ledger.wallet(account) for account in accounts}
@@ -557,11 +614,12 @@ class Venue:
     def _track_open(self, order: Order) -> None:
         symbol, account = order.terms["symbol"], int(order.terms["account_id"])
         self.live[(symbol, int(order.terms["order_id"]))] = order
-        self.open_orders[account] += 1
-        self._adjust_open_lots(order, order.leaves_qty_lots)
+        self._count_open(account, symbol, order.terms["side"], order.leaves_qty_lots)
 
-    def _untrack_open(self, order: Order) -> None:
-        self.open_orders[int(order.terms["account_id"])] -= 1
+    def _count_open(self, account: int, symbol: str, side: str, lots: int) -> None:
+        """Count an order as open (lots > 0) or no longer open (lots < 0) for the risk limits."""
+        self.open_orders[account] += 1 if lots > 0 else -1
+        self.open_lots[(account, symbol)][0 if side == "buy" else 1] += lots
 
     def _adjust_open_lots(self, order: Order, delta: int) -> None:
         lots = self.open_lots[(int(order.terms["account_id"]), order.terms["symbol"])]
@@ -619,6 +677,10 @@ class Venue:
             array[name] = [row[name_index] for row in rows]
         array["seq"] = np.arange(first_seq, first_seq + len(rows), dtype=np.int64)
         return array
+
+
+def hold_ref_of(symbol: str, order_id: int) -> str:
+    return f"order:{symbol}:{order_id}"
 
 
 def events_digest(events: np.ndarray) -> str:

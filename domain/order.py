@@ -81,8 +81,13 @@ class Order(LedgerAggregate):
 
     @dataclass(frozen=True)
     class Created(LedgerAggregate.Event, Aggregate.Created):
+        """The order was placed; when the matching engine has already answered, its outcome comes with it
+        (accepted, or rejected with the reason), so a batch writer records one event instead of two."""
+
         TOPIC = "tradex.Order.Placed"
         terms: dict[str, Any]
+        outcome: str = "new"
+        reason: str = ""
 
     @dataclass(frozen=True)
     class Accepted(LedgerAggregate.Event):
@@ -129,21 +134,25 @@ class Order(LedgerAggregate):
         qty_lots: int
 
     @classmethod
-    def place(cls, terms: OrderTerms) -> Order:
+    def place(cls, terms: OrderTerms, outcome: OrderStatus = OrderStatus.NEW, reason: str = "") -> Order:
         require(terms.qty_lots > 0, "an order has a positive qty")
-        return cls(terms=dict(terms.__dict__))
+        require(outcome in (OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.REJECTED),
+                "an order is placed new, accepted or rejected")
+        require((outcome is OrderStatus.REJECTED) == bool(reason), "a rejection, and only a rejection, has a reason")
+        return cls(terms=dict(terms.__dict__), outcome=outcome.value, reason=reason)
 
     @event(Created)
-    def __init__(self, terms: dict[str, Any]) -> None:
+    def __init__(self, terms: dict[str, Any], outcome: str, reason: str) -> None:
         self.terms = terms
-        self.status = OrderStatus.NEW.value
+        self.status = outcome
         self.price_ticks = int(terms["price_ticks"])
-        self.leaves_qty_lots = int(terms["qty_lots"])
+        self.leaves_qty_lots = 0 if outcome == OrderStatus.REJECTED.value else int(terms["qty_lots"])
         self.filled_qty_lots = 0
         self.filled_notional_ticks_lots = 0  # sum of price_ticks * qty_lots over fills
         self.fees_paid = 0
         self.triggered = False
         self.hold_per_lot = int(terms.get("hold_per_lot", 0))
+        self.hold_ref = f"order:{terms['symbol']}:{terms['order_id']}"  # the wallet hold of this order
 
     # ---- queries -------------------------------------------------------------------------------
     @property
@@ -153,10 +162,6 @@ class Order(LedgerAggregate):
     @property
     def is_live(self) -> bool:
         return self.order_status in _LIVE
-
-    @property
-    def hold_ref(self) -> str:
-        return f"order:{self.terms['symbol']}:{self.terms['order_id']}"
 
     @property
     def open_hold(self) -> int:

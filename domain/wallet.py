@@ -39,6 +39,15 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class HoldChange:
+    """One change of one hold: + sets funds aside, - releases them."""
+
+    hold_ref: str
+    asset: str
+    amount: int
+
+
+@dataclass(frozen=True)
 class Balance:
     total: int
     held: int
@@ -79,6 +88,13 @@ class Wallet(LedgerAggregate):
         asset: str
         amount: int
 
+    @dataclass(frozen=True)
+    class HoldsChanged(LedgerAggregate.Event):
+        """Several hold changes at once: what a batch of orders held and released in this wallet."""
+
+        TOPIC = "tradex.Wallet.HoldsChanged"
+        changes: tuple[HoldChange, ...]
+
     @classmethod
     def open(cls, account_id: int) -> Wallet:
         if not (valid_account_id(account_id) or account_id in SYSTEM_ACCOUNTS):
@@ -91,6 +107,7 @@ class Wallet(LedgerAggregate):
         self.totals: dict[str, int] = {}
         self.held: dict[str, int] = {}
         self.holds: dict[str, list[Any]] = {}  # hold_ref -> [asset, amount]
+        self.staged: list[HoldChange] = []  # hold changes applied but not yet recorded (see stage_hold)
 
     # ---- queries -------------------------------------------------------------------------------
     @property
@@ -111,6 +128,11 @@ class Wallet(LedgerAggregate):
     def hold(self, hold_ref: str, asset: str, amount: int) -> None:
         """Set `amount` aside under `hold_ref` (adding to that hold if it exists)."""
         require(amount > 0, "hold amount must be positive")
+        require(not self.staged, "record staged hold changes first")
+        self._check_hold(hold_ref, asset, amount)
+        self._funds_held(hold_ref=hold_ref, asset=asset, amount=amount)
+
+    def _check_hold(self, hold_ref: str, asset: str, amount: int) -> None:
         existing = self.holds.get(hold_ref)
         if existing is not None and existing[0] != asset:
             raise InvalidReferenceData(f"hold {hold_ref} is in {existing[0]}, not {asset}", hold_ref=hold_ref)
@@ -119,14 +141,47 @@ class Wallet(LedgerAggregate):
             raise InsufficientFunds(
                 f"account {self.account_id} has {available} {asset} available, {amount} needed",
                 account_id=self.account_id, asset=asset, available=available, requested=amount)
-        self._funds_held(hold_ref=hold_ref, asset=asset, amount=amount)
 
-    def release(self, hold_ref: str, amount: int | None = None) -> int:
-        """Release `amount` of a hold (all of it when None); returns the amount released."""
+    def _held_by(self, hold_ref: str) -> tuple[str, int]:
         existing = self.holds.get(hold_ref)
         if existing is None:
             raise UnknownHold(f"account {self.account_id} has no hold {hold_ref}", hold_ref=hold_ref)
-        asset, held = str(existing[0]), int(existing[1])
+        return str(existing[0]), int(existing[1])
+
+    # ---- staged holds: one event for many changes ---------------------------------------------
+    # A batch writer makes hundreds of hold changes in one wallet. Staging applies each change to the
+    # state at once (so later checks in the batch see it) and `record_staged` writes them all as one
+    # HoldsChanged event. Staged changes must be recorded before the wallet is saved or posted to.
+    def stage_hold(self, hold_ref: str, asset: str, amount: int) -> None:
+        require(amount > 0, "hold amount must be positive")
+        self._check_hold(hold_ref, asset, amount)
+        change = HoldChange(hold_ref, asset, amount)
+        self._apply_hold_change(change)
+        self.staged.append(change)
+
+    def stage_release(self, hold_ref: str, amount: int) -> None:
+        require(amount > 0, "release amount must be positive")
+        asset, held = self._held_by(hold_ref)
+        if amount > held:
+            raise HoldExceeded(f"hold {hold_ref} has {held} {asset}, cannot release {amount}",
+                               hold_ref=hold_ref, held=held, requested=amount)
+        change = HoldChange(hold_ref, asset, -amount)
+        self._apply_hold_change(change)
+        self.staged.append(change)
+
+    def record_staged(self) -> None:
+        if not self.staged:
+            return
+        changes = tuple(self.staged)
+        for change in reversed(changes):  # undo, so that the event's mutator applies them exactly once
+            self._apply_hold_change(HoldChange(change.hold_ref, change.asset, -change.amount))
+        self.staged = []
+        self._holds_changed(changes=changes)
+
+    def release(self, hold_ref: str, amount: int | None = None) -> int:
+        """Release `amount` of a hold (all of it when None); returns the amount released."""
+        require(not self.staged, "record staged hold changes first")
+        asset, held = self._held_by(hold_ref)
         to_release = held if amount is None else amount
         require(to_release > 0, "release amount must be positive")
         if to_release > held:
@@ -138,6 +193,7 @@ class Wallet(LedgerAggregate):
     def post(self, entries: tuple[Entry, ...]) -> None:
         """Write entries prepared by `domain.postings` (which checks both legs of each posting)."""
         require(len(entries) > 0, "no entries to post")
+        require(not self.staged, "record staged hold changes before posting")
         self.check_entries(entries)
         self._entries_posted(entries=entries)
 
@@ -180,6 +236,19 @@ class Wallet(LedgerAggregate):
     @event(HoldReleased)
     def _hold_released(self, hold_ref: str, asset: str, amount: int) -> None:
         self._reduce_hold(hold_ref, asset, amount)
+
+    @event(HoldsChanged)
+    def _holds_changed(self, changes: tuple[HoldChange, ...]) -> None:
+        for change in changes:
+            self._apply_hold_change(change)
+
+    def _apply_hold_change(self, change: HoldChange) -> None:
+        if change.amount > 0:
+            self.held[change.asset] = self.held.get(change.asset, 0) + change.amount
+            entry = self.holds.get(change.hold_ref)
+            self.holds[change.hold_ref] = [change.asset, (int(entry[1]) if entry else 0) + change.amount]
+        else:
+            self._reduce_hold(change.hold_ref, change.asset, -change.amount)
 
     @event(EntriesPosted)
     def _entries_posted(self, entries: tuple[Entry, ...]) -> None:

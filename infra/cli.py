@@ -5,8 +5,35 @@ from __future__ import annotations
 import argparse
 import sys
 
+from infra.engine_cli import add_engine_parser
 from infra.run_command import add_run_parser
 from infra.simulate_command import add_simulate_parser
+
+
+def _add_bench_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bench = subparsers.add_parser("bench", help="benchmarks (they print numbers; none is a test)")
+    targets = bench.add_subparsers(dest="bench_target", metavar="TARGET")
+    engine = targets.add_parser("engine", help="the matching engine against peer order books")
+
+    def run_engine(args: argparse.Namespace) -> int:
+        from bench import engine_bench  # imported on use: it loads the peer libraries
+
+        return engine_bench.run(args)
+
+    from bench.engine_bench import add_arguments
+
+    add_arguments(engine)
+    engine.set_defaults(func=run_engine)
+    store = targets.add_parser("event-store", help="event store saves: stock vs fast recorder and mapper",
+                               add_help=False)
+    store.add_argument("rest", nargs=argparse.REMAINDER)
+
+    def run_store(args: argparse.Namespace) -> int:
+        from bench import event_store_bench
+
+        return event_store_bench.main(args.rest)
+
+    store.set_defaults(func=run_store)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_run_parser(subparsers)
     add_simulate_parser(subparsers)
+    add_engine_parser(subparsers)
+    _add_bench_parser(subparsers)
     return parser
 
 

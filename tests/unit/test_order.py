@@ -87,3 +87,16 @@ def test_amend_and_reduce_change_the_open_qty() -> None:
     assert order.leaves_qty_lots == 10
     with pytest.raises(Exception, match="positive open qty"):
         order.reduce(10, "stp")
+
+
+def test_an_order_placed_with_the_engines_answer_is_one_event() -> None:
+    accepted = Order.place(TERMS, OrderStatus.ACCEPTED)
+    assert accepted.order_status is OrderStatus.ACCEPTED and len(accepted.pending_events) == 1
+    accepted.record_fills((Fill("T1", 6_000_000, 10, 0, "taker"),))
+    assert accepted.order_status is OrderStatus.FILLED
+    rejected = Order.place(TERMS, OrderStatus.REJECTED, "post_only_would_cross")
+    assert rejected.order_status is OrderStatus.REJECTED and rejected.leaves_qty_lots == 0
+    with pytest.raises(Exception, match="only a rejection"):
+        Order.place(TERMS, OrderStatus.REJECTED)
+    with pytest.raises(Exception, match="new, accepted or rejected"):
+        Order.place(TERMS, OrderStatus.FILLED)

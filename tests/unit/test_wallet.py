@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from domain import errors
+from domain.errors import InvariantViolation
 from domain.postings import Posting, post
 from domain.values import EXTERNAL_ACCOUNT, FEE_ACCOUNT
 from domain.wallet import Balance, Entry, Wallet
@@ -165,3 +166,36 @@ def test_wallet_state_is_a_fold_of_its_events() -> None:
     assert isinstance(replayed, Wallet)
     assert replayed.balances() == wallets[ALICE].balances() == {"USDT": Balance(700, 100)}
     assert replayed.holds == {"h": ["USDT", 100]}
+
+
+def test_staged_hold_changes_are_seen_at_once_and_recorded_as_one_event() -> None:
+    wallets = given_wallets(ALICE)
+    deposit(wallets, ALICE, "USDT", 1_000)
+    alice = wallets[ALICE]
+    events_before = len(alice.pending_events)
+    alice.stage_hold("o1", "USDT", 600)
+    alice.stage_hold("o2", "USDT", 300)
+    with pytest.raises(errors.InsufficientFunds):
+        alice.stage_hold("o3", "USDT", 101)  # the staged holds already count
+    alice.stage_release("o1", 250)
+    with pytest.raises(errors.HoldExceeded):
+        alice.stage_release("o2", 301)
+    assert alice.balance("USDT") == Balance(1_000, 650)
+    assert len(alice.pending_events) == events_before
+    alice.record_staged()
+    [event] = alice.pending_events[events_before:]
+    assert isinstance(event, Wallet.HoldsChanged) and len(event.changes) == 3
+    assert alice.balance("USDT") == Balance(1_000, 650)
+    assert alice.holds == {"o1": ["USDT", 350], "o2": ["USDT", 300]}
+    replayed = None
+    for past in alice.pending_events:
+        replayed = past.mutate(replayed)
+    assert isinstance(replayed, Wallet) and replayed.holds == alice.holds and replayed.held == alice.held
+
+
+def test_unrecorded_staged_changes_block_direct_movements() -> None:
+    wallets = given_wallets(ALICE)
+    deposit(wallets, ALICE, "USDT", 1_000)
+    wallets[ALICE].stage_hold("o1", "USDT", 10)
+    with pytest.raises(InvariantViolation):
+        deposit(wallets, ALICE, "USDT", 5, ref="dep2")

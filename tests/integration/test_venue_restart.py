@@ -1,0 +1,95 @@
+"""The venue on a real PostgreSQL: restart rebuilds and checks the books; resent commands take effect once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import psycopg
+import pytest
+
+from commands import ledger_commands as c
+from commands.ledger import Ledger
+from commands.order_commands import CancelOrder, PlaceOrder
+from commands.venue import Venue, VenueStartError
+from infra.embedded_postgres import PgConnectionInfo
+from tests.ledger_fixtures import ALICE, BOB, seed_reference_data
+from tests.venue_checks import check_venue_invariants
+
+pytestmark = pytest.mark.integration
+
+
+def trading_session(venue: Venue) -> None:
+    outcomes = venue.process([
+        c.Deposit("fund-alice", ALICE, "USDT", 10**12),
+        c.Deposit("fund-bob", BOB, "BTC", 10**9),
+    ])
+    assert all(o.ok for o in outcomes)
+    outcomes = venue.process([
+        PlaceOrder("ask-1", BOB, "BTC-USDT", "sell", "limit", "0.5", price="60000.00"),
+        PlaceOrder("ask-2", BOB, "BTC-USDT", "sell", "limit", "0.5", price="60010.00"),
+        PlaceOrder("bid-1", ALICE, "BTC-USDT", "buy", "limit", "0.7", price="60020.00"),
+        PlaceOrder("bid-2", ALICE, "BTC-USDT", "buy", "limit", "0.1", price="59000.00"),
+    ])
+    assert [o.result["status"] for o in outcomes if o.result] == ["filled", "partially_filled", "filled",
+                                                                  "accepted"]
+
+
+def test_restart_replays_the_log_and_reproduces_the_books(make_pg_ledger: Callable[..., Ledger]) -> None:
+    first_ledger = make_pg_ledger()
+    seed_reference_data(first_ledger)
+    first = Venue(first_ledger)
+    first.start()
+    trading_session(first)
+    check_venue_invariants(first)
+    levels_before = first.markets["BTC-USDT"].book.levels()
+
+    restarted = Venue(make_pg_ledger())
+    replayed = restarted.start()
+    assert replayed["BTC-USDT"] == 4
+    assert restarted.markets["BTC-USDT"].book.levels() == levels_before
+    assert set(restarted.live) == set(first.live) == {("BTC-USDT", 2), ("BTC-USDT", 4)}
+    # the rebuilt venue keeps trading where the first one stopped
+    outcome, = restarted.process([CancelOrder("cancel-bid-2", ALICE, "BTC-USDT", 4)])
+    assert outcome.ok and outcome.result is not None and outcome.result["status"] == "cancelled"
+    check_venue_invariants(restarted)
+
+
+def test_commands_resent_after_a_restart_take_effect_once(make_pg_ledger: Callable[..., Ledger]) -> None:
+    ledger = make_pg_ledger()
+    seed_reference_data(ledger)
+    venue = Venue(ledger)
+    venue.start()
+    trading_session(venue)
+    restarted = Venue(make_pg_ledger())
+    restarted.start()
+    head = restarted.ledger.recorder.max_notification_id()
+    again = restarted.process([
+        c.Deposit("fund-alice", ALICE, "USDT", 10**12),
+        PlaceOrder("bid-1", ALICE, "BTC-USDT", "buy", "limit", "0.7", price="60020.00"),
+    ])
+    assert all(o.duplicate for o in again)
+    assert again[1].result is not None and again[1].result["order_id"] == 3
+    assert restarted.ledger.recorder.max_notification_id() == head
+    conflict, = restarted.process([PlaceOrder("bid-1", ALICE, "BTC-USDT", "buy", "limit", "0.8", price="60020.00")])
+    assert conflict.error is not None and conflict.error.code == "command_conflict"
+
+
+def test_a_log_that_does_not_replay_to_its_recorded_events_stops_the_start(
+        make_pg_ledger: Callable[..., Ledger], pg: PgConnectionInfo) -> None:
+    ledger = make_pg_ledger()
+    seed_reference_data(ledger)
+    venue = Venue(ledger)
+    venue.start()
+    trading_session(venue)
+    # Alter one recorded engine command: the second ask's price.
+    with psycopg.connect(pg.conninfo()) as connection:
+        rows = connection.execute("SELECT notification_id, state FROM ledger_events "
+                                  "WHERE topic = 'tradex.Market.BatchMatched'").fetchall()
+        notification_id, state = rows[-1]
+        document = json.loads(bytes(state))
+        document["commands"][1][4] += 1
+        connection.execute("UPDATE ledger_events SET state = %s WHERE notification_id = %s",
+                           (json.dumps(document).encode(), notification_id))
+    with pytest.raises(VenueStartError, match=r"BTC-USDT: replaying engine commands 1\.\.4 gives different events"):
+        Venue(make_pg_ledger()).start()
