@@ -29,14 +29,9 @@ Replay = Callable[[Iterable[Mapping[str, Any]]], tuple[list[Event], dict[str, An
 SYMBOL = "X"
 
 
-def load_engine_replay() -> ModuleType | None:
-    """engine.replay, or None while it does not exist yet (any other import error propagates)."""
-    try:
-        return importlib.import_module("engine.replay")
-    except ModuleNotFoundError as error:
-        if error.name in ("engine", "engine.replay"):
-            return None
-        raise
+def load_engine_replay() -> ModuleType:
+    """engine.replay: the implementation under test (an import error fails the tests, never skips them)."""
+    return importlib.import_module("engine.replay")
 
 
 @dataclass(frozen=True)
@@ -253,7 +248,4 @@ def run_python(
 
 
 def require_engine() -> ModuleType:
-    replay = load_engine_replay()
-    if replay is None:
-        pytest.skip("engine.replay cannot be imported yet")
-    return replay
+    return load_engine_replay()

@@ -51,7 +51,10 @@ _big_prices = st.sampled_from(range(20)).flatmap(
 
 
 def _steps(
-    qtys: st.SearchStrategy[int], prices: st.SearchStrategy[int], displays: st.SearchStrategy[int]
+    qtys: st.SearchStrategy[int],
+    prices: st.SearchStrategy[int],
+    displays: st.SearchStrategy[int],
+    bad_displays: tuple[Any, ...] = (0, 13),
 ) -> st.SearchStrategy[Any]:
     new_orders = st.fixed_dictionaries(
         {
@@ -69,7 +72,7 @@ def _steps(
             # expire_at is relative to the command's ts until the stream is assembled
             "expire_at": _rarely_bad(st.integers(-1, 8), BAD_EXPIRE_AT, one_in=20),
             "post_only": st.sampled_from((False, False, True)),
-            "display_qty": _rarely_bad(displays, (0, 13), one_in=20),
+            "display_qty": _rarely_bad(displays, bad_displays, one_in=20),
             "stp": _rarely_bad(st.sampled_from(STPS), BAD_STPS),
         },
     )
@@ -87,7 +90,10 @@ def _steps(
 
 _small_steps = _steps(_qtys, _prices, st.integers(1, 6))
 # Only big slices with big quantities: a 1-lot slice of a 2**62-lot iceberg would take 2**62 trades.
-_extreme_steps = _steps(_big_qtys, _big_prices, st.sampled_from((2**61 + 3, 2**62, INT64_MAX - 1)))
+# Their invalid displays must be invalid for every qty: 13 is a valid (tiny) slice of a huge qty.
+_extreme_steps = _steps(
+    _big_qtys, _big_prices, st.sampled_from((2**61 + 3, 2**62, INT64_MAX - 1)), bad_displays=(0, -1, True)
+)
 
 
 def _assemble(steps: list[tuple[str, int, Command]]) -> list[Command]:
