@@ -473,8 +473,8 @@ class Venue:
             require(kind == codes.EV_REJECTED, "the engine answers a new order first")
             reason = codes.REASON_NAMES[int(event["reason"])]
             order = Order.place(placement.terms, OrderStatus.REJECTED, reason)
-            lots = self.open_lots[(placement.terms.account_id, runtime.symbol)]
-            lots[0 if placement.terms.side == "buy" else 1] -= placement.terms.qty_lots
+            self._adjust_lots(placement.terms.account_id, runtime.symbol, placement.terms.side,
+                              -placement.terms.qty_lots)
             self._close(batch, runtime, order, release=placement.open_hold)
         cache = self.ledger.cache
         assert cache is not None
@@ -617,13 +617,15 @@ class Venue:
         self._count_open(account, symbol, order.terms["side"], order.leaves_qty_lots)
 
     def _count_open(self, account: int, symbol: str, side: str, lots: int) -> None:
-        """Count an order as open (lots > 0) or no longer open (lots < 0) for the risk limits."""
-        self.open_orders[account] += 1 if lots > 0 else -1
-        self.open_lots[(account, symbol)][0 if side == "buy" else 1] += lots
+        """Count a new open order and its lots for the risk limits."""
+        self.open_orders[account] += 1
+        self._adjust_lots(account, symbol, side, lots)
+
+    def _adjust_lots(self, account: int, symbol: str, side: str, delta: int) -> None:
+        self.open_lots[(account, symbol)][0 if side == "buy" else 1] += delta
 
     def _adjust_open_lots(self, order: Order, delta: int) -> None:
-        lots = self.open_lots[(int(order.terms["account_id"]), order.terms["symbol"])]
-        lots[0 if order.terms["side"] == "buy" else 1] += delta
+        self._adjust_lots(int(order.terms["account_id"]), order.terms["symbol"], order.terms["side"], delta)
 
     def _forget_closed_orders(self) -> None:
         cache = self.ledger.cache

@@ -11,7 +11,6 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from commands import ledger_commands as c
@@ -138,7 +137,3 @@ class MarketSimulation:
             self.open_orders[key] = command.account_id
         else:
             self.open_orders.pop(key, None)
-
-    @staticmethod
-    def decimal(value: str) -> Decimal:
-        return Decimal(value)
