@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, StoredEvent
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, JSONTranscoder, Recording
+from eventsourcing.popo import POPOApplicationRecorder
 from eventsourcing.utils import get_topic
-from psycopg.sql import SQL, Identifier
 
 from commands import ledger_commands as c
-from commands.idempotency import CommandRecord, body_digest
+from commands.command_log import CommandLogRecorder, HandledCommand, MemoryCommandLogRecorder, body_digest
 from commands.transcodings import register_value_transcodings
 from domain.account import Account
 from domain.asset import AssetDefinition
@@ -30,7 +30,7 @@ from domain.errors import (
     UnknownAsset,
     UnknownInstrument,
 )
-from domain.ids import account_id_uuid, asset_id, command_uuid, instrument_id, wallet_id
+from domain.ids import account_id_uuid, asset_id, instrument_id, wallet_id
 from domain.instrument import Instrument
 from domain.order import Order
 from domain.position import Position
@@ -93,6 +93,36 @@ class Ledger(Application[UUID]):
             c.Settle: self._settle,
         }
 
+    def construct_recorder(self) -> ApplicationRecorder:
+        recorder = super().construct_recorder()
+        if type(recorder) is POPOApplicationRecorder:  # the in-memory store, plus its command table
+            recorder = MemoryCommandLogRecorder()
+        if not isinstance(recorder, CommandLogRecorder):
+            raise InvalidReferenceData(f"the ledger needs a recorder with a command log, not {type(recorder)}")
+        return recorder
+
+    @property
+    def command_log(self) -> CommandLogRecorder:
+        recorder: Any = self.recorder
+        return recorder  # type: ignore[no-any-return]
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """eventsourcing's save, collecting the events of aggregates without a runtime protocol check per
+        object (which cost more than the rest of collecting at thousands of aggregates per batch)."""
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        events = processing_event.events
+        for obj in objs:
+            if isinstance(obj, Aggregate):
+                events.extend(obj.collect_events())
+                processing_event.aggregates[obj.id] = obj
+            elif obj is not None:
+                processing_event.collect_events(obj)
+        processing_event.saved_kwargs.update(kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        return recordings
+
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         register_value_transcodings(transcoder)
@@ -106,9 +136,9 @@ class Ledger(Application[UUID]):
             return previous
         with causation(self.clock(), command.command_id):
             aggregates, result = self.handle(command)
-            record = self.command_record(command, digest, result)
         try:
-            recordings = self.save(*aggregates, record)
+            recordings = self.save(*aggregates, commands=[HandledCommand(command.command_id, command.kind, digest,
+                                                                         result)])
         except IntegrityError:
             previous = self._previous_result(command, digest)
             if previous is not None:
@@ -123,10 +153,6 @@ class Ledger(Application[UUID]):
             raise InvalidReferenceData("command_id must be a string of 1 to 128 characters")
         return body_digest(command.kind, command.body())
 
-    @staticmethod
-    def command_record(command: c.Command, digest: str, result: dict[str, Any]) -> CommandRecord:
-        return CommandRecord(command_id=command.command_id, kind=command.kind, digest=digest, result=result)
-
     def handle(self, command: c.Command) -> Handled:
         """Validate and apply a command to its aggregates (not saved). Call inside a causation scope.
 
@@ -137,46 +163,18 @@ class Ledger(Application[UUID]):
             raise InvalidReferenceData(f"no handler for {type(command).__name__}")
         return handler(command)
 
-    def command_records(self, command_ids: Sequence[str]) -> dict[str, CommandRecord]:
-        """The stored records of those of `command_ids` that were handled before: one query on PostgreSQL."""
-        ids = {command_uuid(command_id): command_id for command_id in command_ids}
-        datastore = getattr(self.recorder, "datastore", None)
-        events_table = getattr(self.recorder, "events_table_name", None)
-        if datastore is None or events_table is None or not ids:
-            found: dict[str, CommandRecord] = {}
-            for aggregate_id, command_id in ids.items():
-                record = self._get(aggregate_id, CommandRecord)
-                if record is not None:
-                    found[command_id] = record
-            return found
-        statement = SQL("SELECT originator_id, originator_version, topic, state FROM {}.{} "
-                        "WHERE originator_id = ANY(%s) AND originator_version = 1").format(
-            Identifier(datastore.schema), Identifier(events_table))
-        with datastore.transaction(commit=False) as cursor:
-            cursor.execute(statement, (list(ids),))
-            rows = cursor.fetchall()
-        found = {}
-        for row in rows:
-            stored = StoredEvent(row["originator_id"], row["originator_version"], row["topic"], bytes(row["state"]))
-            created = self.mapper.to_domain_event(stored)
-            if isinstance(created, CommandRecord.Created):
-                record = created.mutate(None)
-                if isinstance(record, CommandRecord):
-                    found[ids[row["originator_id"]]] = record
-        return found
+    def command_records(self, command_ids: Sequence[str]) -> dict[str, HandledCommand]:
+        """The recorded commands among `command_ids` (one query on PostgreSQL)."""
+        return self.command_log.select_commands(command_ids)
 
     def _previous_result(self, command: c.Command, digest: str) -> CommandResult | None:
-        try:
-            record: Aggregate = self.repository.get(command_uuid(command.command_id))
-        except AggregateNotFoundError:
+        record = self.command_log.select_commands([command.command_id]).get(command.command_id)
+        if record is None:
             return None
-        if not isinstance(record, CommandRecord):
-            raise InvalidReferenceData("command id collides with another aggregate")
         if record.digest != digest:
             raise CommandConflict(f"command id {command.command_id} was already used for a different command",
                                   command_id=command.command_id, kind=record.kind)
-        return CommandResult(command.command_id, record.result, self.recorder.max_notification_id() or 0,
-                             duplicate=True)
+        return CommandResult(command.command_id, record.result, record.log_position, duplicate=True)
 
     # ---- loading -------------------------------------------------------------------------------
     def _get(self, aggregate_id: UUID, cls: type[A]) -> A | None:
@@ -251,16 +249,15 @@ class Ledger(Application[UUID]):
     # ---- bootstrap -----------------------------------------------------------------------------
     def open_system_wallets(self) -> None:
         """Open the wallets of the system accounts (external world, fees) once; safe to call again."""
-        if self._get(command_uuid(SYSTEM_COMMAND_ID), CommandRecord) is not None:
+        if self.command_log.select_commands([SYSTEM_COMMAND_ID]):
             return
         with causation(self.clock(), SYSTEM_COMMAND_ID):
             wallets = [Wallet.open(account) for account in sorted(SYSTEM_ACCOUNTS)]
-            record = CommandRecord(command_id=SYSTEM_COMMAND_ID, kind="open_system_wallets", digest="",
-                                   result={"accounts": sorted(SYSTEM_ACCOUNTS)})
+        record = HandledCommand(SYSTEM_COMMAND_ID, "open_system_wallets", "", {"accounts": sorted(SYSTEM_ACCOUNTS)})
         try:
-            self.save(*wallets, record)
+            self.save(*wallets, commands=[record])
         except IntegrityError:
-            if self._get(command_uuid(SYSTEM_COMMAND_ID), CommandRecord) is None:
+            if not self.command_log.select_commands([SYSTEM_COMMAND_ID]):
                 raise
 
     # ---- handlers: validate, build events, return what to save ---------------------------------

@@ -19,9 +19,10 @@ restart rebuilds it from the log.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from commands import ledger_commands as c
+from commands.command_log import HandledCommand
 from commands.ledger import Ledger
 from commands.order_commands import AmendOrder, CancelOrder, PlaceOrder
 from commands.risk import Exposure, RiskLimits, plan_order
@@ -46,6 +48,7 @@ from domain.wallet import Wallet
 from engine import COMMAND_DTYPE, BookConfig, OrderBook, codes
 
 ROW_FIELDS: tuple[str, ...] = tuple(name for name in (COMMAND_DTYPE.names or ()) if name != "seq")
+HANDLED_IN_MEMORY = 200_000  # command records kept in memory for resends; older ones are read from the store
 EV_DECREMENTED = 8  # engine fast-path extension: a surviving order reduced by STP decrement (qty = reduction)
 
 
@@ -143,7 +146,7 @@ class Venue:
         self.pending: dict[tuple[str, int], Placement] = {}  # placed this batch, not yet answered by the engine
         self.open_orders: dict[int, int] = defaultdict(int)
         self.open_lots: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])  # [buy, sell]
-        self.handled: dict[str, tuple[str, dict[str, Any]]] = {}  # command id -> (digest, result)
+        self.handled: dict[str, HandledCommand] = {}  # command id -> its record (this run's and looked up)
         self.halted: str | None = None
 
     # ---- start: rebuild every market from the log and check the replay ------------------------
@@ -207,24 +210,22 @@ class Venue:
                 if result is not None and isinstance(order, Order):
                     result.update(status=order.status, filled_qty_lots=order.filled_qty_lots,
                                   leaves_qty_lots=order.leaves_qty_lots)
-            records = []
-            for index, command in enumerate(commands):
-                outcome = batch.outcomes[index]
-                if outcome.ok and not outcome.duplicate and outcome.result is not None:
-                    with causation(batch.now_ns, command.command_id):
-                        records.append(self.ledger.command_record(command, digests[index], outcome.result))
-            to_save = [*batch.touched.values(), *records]
+            handled = [HandledCommand(command.command_id, command.kind, digests[index], outcome.result)
+                       for index, (command, outcome) in enumerate(zip(commands, batch.outcomes, strict=True))
+                       if outcome.ok and not outcome.duplicate and outcome.result is not None]
             position = 0
-            if to_save:
-                recordings = self.ledger.save(*to_save)
-                position = max(r.notification.id for r in recordings)
-            for index, command in enumerate(commands):
-                outcome = batch.outcomes[index]
+            if batch.touched or handled:
+                recordings = self.ledger.save(*batch.touched.values(), commands=handled)
+                position = max((r.notification.id for r in recordings), default=0) or (
+                    self.ledger.recorder.max_notification_id() or 0)
+            for record in handled:
+                self.handled[record.command_id] = replace(record, log_position=position)
+            if len(self.handled) > HANDLED_IN_MEMORY:  # the oldest are looked up in the store when resent
+                for command_id in list(itertools.islice(self.handled, len(self.handled) // 2)):
+                    del self.handled[command_id]
+            for outcome in batch.outcomes:
                 if outcome.ok and not outcome.duplicate and outcome.result is not None:
-                    self.handled[command.command_id] = (digests[index], outcome.result)
                     outcome.log_position = position
-                elif outcome.duplicate:
-                    outcome.log_position = position or (self.ledger.recorder.max_notification_id() or 0)
             self._forget_closed_orders()
             return batch.outcomes
         except Exception as error:
@@ -236,8 +237,7 @@ class Venue:
         seen_in_batch: dict[str, str] = {}
         unknown = [cmd.command_id for cmd in batch.commands
                    if isinstance(cmd.command_id, str) and cmd.command_id not in self.handled]
-        for command_id, record in self.ledger.command_records(unknown).items():
-            self.handled[command_id] = (record.digest, record.result)
+        self.handled.update(self.ledger.command_records(unknown))
         for index, command in enumerate(batch.commands):
             try:
                 digest = self.ledger.digest(command)
@@ -249,14 +249,15 @@ class Venue:
             previous = self.handled.get(command.command_id)
             earlier = seen_in_batch.get(command.command_id)
             if previous is not None or earlier is not None:
-                recorded_digest = previous[0] if previous is not None else earlier
+                recorded_digest = previous.digest if previous is not None else earlier
                 if recorded_digest != digest:
                     batch.outcomes[index].error = CommandConflict(
                         f"command id {command.command_id} was already used for a different command",
                         command_id=command.command_id)
                 elif previous is not None:
                     batch.outcomes[index].duplicate = True
-                    batch.outcomes[index].result = previous[1]
+                    batch.outcomes[index].result = previous.result
+                    batch.outcomes[index].log_position = previous.log_position
                 else:
                     batch.outcomes[index].error = CommandConflict(
                         f"command id {command.command_id} appears twice in one batch; resend after the first "

@@ -7,6 +7,10 @@ equal notification order), each new event's hash is written to `<events table>_c
 
 The first event links to 32 zero bytes. Altering, removing or reordering any stored event breaks every
 hash after it, which `verify_chain` finds.
+
+It also keeps the command log (commands/command_log.py) in `<events table>_commands`: the commands
+passed to `insert_events(..., commands=[...])` are written in the same transaction, with the last
+notification id of that transaction as their log position.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
+
+from commands.command_log import HandledCommand, commands_of, decode_result, encode_result
 
 GENESIS = bytes(32)
 ChainRow = tuple[int, UUID, int, str, bytes, bytes | None]  # id, originator, version, topic, state, hash
@@ -52,6 +58,22 @@ class HashChainedRecorder(PostgresApplicationRecorder):
         self.sql_create_statements.append(SQL(
             "CREATE TABLE IF NOT EXISTS {schema}.{chain} ("
             "notification_id bigint PRIMARY KEY, hash bytea NOT NULL)").format(schema=schema, chain=chain))
+        self.commands_table_name = f"{events_table_name}_commands"
+        self.check_identifier_length(self.commands_table_name)
+        commands = Identifier(self.commands_table_name)
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS {schema}.{commands} ("
+            "command_id text PRIMARY KEY, kind text NOT NULL, digest text NOT NULL, result jsonb NOT NULL, "
+            "log_position bigint NOT NULL)").format(schema=schema, commands=commands))
+        self.insert_commands_statement = SQL(
+            "INSERT INTO {schema}.{commands} (command_id, kind, digest, result, log_position) "
+            "SELECT c, k, d, r, %s FROM unnest(%s::text[], %s::text[], %s::text[], %s::jsonb[]) AS t(c, k, d, r)"
+        ).format(schema=schema, commands=commands)
+        self.select_commands_statement = SQL(
+            "SELECT command_id, kind, digest, result::text AS result, log_position FROM {schema}.{commands} "
+            "WHERE command_id = ANY(%s)").format(schema=schema, commands=commands)
+        self.select_max_id_statement = SQL("SELECT max(notification_id) AS last_id FROM {schema}.{events}").format(
+            schema=schema, events=Identifier(self.events_table_name))
         self.insert_events_statement += SQL(", originator_id, originator_version")
         self.select_last_hash_statement = SQL(
             "SELECT hash FROM {schema}.{chain} ORDER BY notification_id DESC LIMIT 1"
@@ -84,7 +106,33 @@ class HashChainedRecorder(PostgresApplicationRecorder):
             ids.append(notification_id)
             hashes.append(previous)
         curs.execute(self.insert_chain_statement, (ids, hashes), prepare=True)
+        self._insert_commands(curs, commands_of(kwargs), ids[-1])
         return [by_key[(str(e.originator_id), e.originator_version)] for e in stored_events]
+
+    def _insert_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        super()._insert_events(curs, stored_events, **kwargs)
+        commands = commands_of(kwargs)
+        if commands and not stored_events:  # commands that changed nothing: the position is the head's
+            curs.execute(self.select_max_id_statement)
+            head = curs.fetchone()
+            self._insert_commands(curs, commands, int(head["last_id"] or 0) if head else 0)
+
+    def _insert_commands(self, curs: Cursor[DictRow], commands: Sequence[HandledCommand], position: int) -> None:
+        if commands:
+            curs.execute(self.insert_commands_statement, (
+                position, [c.command_id for c in commands], [c.kind for c in commands],
+                [c.digest for c in commands], [encode_result(c.result).decode() for c in commands]))
+
+    def select_commands(self, command_ids: Sequence[str]) -> dict[str, HandledCommand]:
+        """The recorded commands among `command_ids`, in one query."""
+        if not command_ids:
+            return {}
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self.select_commands_statement, (list(command_ids),))
+            rows = curs.fetchall()
+        return {row["command_id"]: HandledCommand(row["command_id"], row["kind"], row["digest"],
+                                                  decode_result(row["result"]), int(row["log_position"]))
+                for row in rows}
 
     def chain_rows(self, after: int = 0, page: int = 10_000) -> Iterator[ChainRow]:
         """Every stored event with its recorded hash (None if missing), in notification order."""

@@ -34,6 +34,12 @@ def _add_bench_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         return event_store_bench.main(args.rest)
 
     store.set_defaults(func=run_store)
+    pipeline = targets.add_parser("pipeline", help="the write side end to end on PostgreSQL (fsync on): "
+                                  "orders/s, ack latency at a fixed rate, batched vs one save per order")
+    from bench import pipeline_bench
+
+    pipeline_bench.add_arguments(pipeline)
+    pipeline.set_defaults(func=pipeline_bench.run)
 
 
 def build_parser() -> argparse.ArgumentParser:

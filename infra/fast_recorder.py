@@ -14,7 +14,8 @@ notification ids that the `bigserial` default would have assigned. One transacti
    sequence's last value) and the chain head hash, in one round trip;
 3. COPY of the events with ids last+1 .. last+n in the order given, so `insert_events` returns them
    in that order and the chain links them in that order (notification order == chain order);
-4. COPY of their chain rows (the exact `event_hash` of infra/chained_recorder.py);
+4. COPY of their chain rows (the exact `event_hash` of infra/chained_recorder.py), and COPY of the
+   handled commands passed as `commands=` (commands/command_log.py) with the last id as their position;
 5. `setval` of the notification id sequence to the last id written, so that the stock insert path
    (the sequence default), used by another process on the same table, continues after it;
 6. COMMIT, which releases the lock: commit order == notification order, as with the stock path.
@@ -41,6 +42,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
+from commands.command_log import HandledCommand, commands_of, encode_result
 from infra.chained_recorder import GENESIS, HashChainedRecorder
 
 # PostgreSQL's binary COPY format: signature, flags (int32), header extension length (int32), then per
@@ -55,6 +57,7 @@ _LENGTH = struct.Struct(">i")
 _BIGINT_FIELD = struct.Struct(">iq")
 _CHAIN_ROW = struct.Struct(">hiqi32s")  # 2 fields; notification id; 32-byte hash
 _INT64 = struct.Struct(">q")
+_FIELD_COUNT_5 = struct.pack(">h", 5)
 _CHUNK_BYTES = 128 * 1024  # about 500 events of a few hundred bytes per write
 
 
@@ -72,6 +75,9 @@ class FastHashChainedRecorder(HashChainedRecorder):
         self.copy_chain_statement = SQL(
             "COPY {schema}.{chain} (notification_id, hash) FROM STDIN (FORMAT BINARY)"
         ).format(schema=schema, chain=chain)
+        self.copy_commands_statement = SQL(
+            "COPY {schema}.{commands} (command_id, kind, digest, result, log_position) FROM STDIN (FORMAT BINARY)"
+        ).format(schema=schema, commands=Identifier(self.commands_table_name))
         sequence = SQL(
             "pg_get_serial_sequence(quote_ident({schema}) || '.' || quote_ident({events}), 'notification_id')").format(
             schema=Literal(self.datastore.schema), events=Literal(self.events_table_name))
@@ -108,6 +114,10 @@ class FastHashChainedRecorder(HashChainedRecorder):
             links += _COPY_TRAILER
             with curs.copy(self.copy_chain_statement) as copy:
                 copy.write(links)
+            commands = commands_of(kwargs)
+            if commands:
+                with curs.copy(self.copy_commands_statement) as copy:
+                    copy.write(_command_rows(commands, last_id + len(stored_events)))
             curs.execute(self.advance_sequence_statement, (last_id + len(stored_events),))
         return list(range(first_id, first_id + len(stored_events)))
 
@@ -168,6 +178,25 @@ class FastHashChainedRecorder(HashChainedRecorder):
                 events = bytearray()
         events += _COPY_TRAILER
         yield events
+
+
+def _command_rows(commands: Sequence[HandledCommand], position: int) -> bytes:
+    """Binary COPY data of the command table's rows (jsonb's binary form: version 1, then the text)."""
+    out = bytearray(_COPY_HEADER)
+    pack_length = _LENGTH.pack
+    for command in commands:
+        out += _FIELD_COUNT_5
+        for text in (command.command_id, command.kind, command.digest):
+            data = text.encode()
+            out += pack_length(len(data))
+            out += data
+        result = encode_result(command.result)
+        out += pack_length(len(result) + 1)
+        out += b"\x01"
+        out += result
+        out += _BIGINT_FIELD.pack(8, position)
+    out += _COPY_TRAILER
+    return bytes(out)
 
 
 def _as_uuid(originator_id: UUID | str) -> UUID:

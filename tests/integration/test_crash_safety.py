@@ -15,7 +15,6 @@ import pytest
 
 from commands.ledger import Ledger
 from commands.venue import Venue
-from domain.ids import command_uuid
 from infra.embedded_postgres import PgConnectionInfo
 from tests.venue_checks import check_venue_invariants
 
@@ -37,6 +36,12 @@ def acknowledged(ack_log: Path) -> list[tuple[str, str]]:
         return []
     lines = ack_log.read_text().splitlines()
     return [(parts[0], parts[2]) for parts in (line.split(" ") for line in lines) if len(parts) == 3]
+
+
+def acks_with_positions(ack_log: Path) -> list[tuple[str, int]]:
+    lines = ack_log.read_text().splitlines()
+    return [(parts[0], int(parts[1])) for parts in (line.split(" ") for line in lines)
+            if len(parts) == 3 and parts[2] == "ok"]
 
 
 def test_sigkill_under_load_loses_no_acknowledged_command(pg: PgConnectionInfo, tmp_path: Path,
@@ -68,9 +73,11 @@ def test_sigkill_under_load_loses_no_acknowledged_command(pg: PgConnectionInfo, 
     # every acknowledged, accepted command is in the log exactly once
     ok_ids = [command_id for command_id, state in acks if state == "ok"]
     assert len(ok_ids) == len(set(ok_ids))
-    for command_id in ok_ids:
-        record = ledger.repository.get(command_uuid(command_id))
-        assert record.command_id == command_id
+    records = ledger.command_records(ok_ids)
+    assert sorted(records) == sorted(ok_ids)
+    log_positions = dict(acks_with_positions(ack_log))
+    for command_id in ok_ids:  # acknowledged with the position of the transaction that recorded it
+        assert records[command_id].log_position == log_positions[command_id]
     check_venue_invariants(venue)
 
     # the same funding commands, sent again after the crashes, take effect once

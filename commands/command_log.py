@@ -1,0 +1,98 @@
+"""The command log: each client command id is handled once.
+
+A handled command is written to the event store's command table (`<events table>_commands`) in the
+SAME transaction as the events it caused: its id (the primary key), its kind, a digest of its body, its
+result, and the log position of that transaction (the last notification id it wrote). So
+
+- a command's effects and its record commit together or not at all;
+- two writers handling one id cannot both commit: the second transaction fails on the key and stores
+  nothing (eventsourcing's IntegrityError);
+- a repeated id with the same body gets the recorded result and position back; with a different body it
+  is a conflict.
+
+The events themselves carry the causing command id too (domain.base), so the log alone still says which
+command caused what; the table is the index that answers "was this id handled?" in one lookup, without
+an aggregate (and an event) per command.
+
+Recorders implement it through eventsourcing's save kwargs: `Application.save(*aggregates, commands=[...])`
+reaches `recorder.insert_events(stored_events, commands=[...])`. The PostgreSQL recorders are in
+infra/chained_recorder.py and infra/fast_recorder.py; `MemoryCommandLogRecorder` below is the in-memory
+one (eventsourcing's POPO store), for tests and runs without a server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol, runtime_checkable
+
+import orjson
+from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.popo import POPOApplicationRecorder
+
+
+@dataclass(frozen=True)
+class HandledCommand:
+    command_id: str
+    kind: str
+    digest: str  # hex sha256 of the canonical body (body_digest)
+    result: dict[str, Any]
+    log_position: int = 0  # set by the recorder: the last notification id of the transaction
+
+
+def body_digest(kind: str, body: dict[str, Any]) -> str:
+    """sha256 of the command's kind and body as canonical JSON (sorted keys, no spaces, UTF-8)."""
+    canonical = orjson.dumps({"kind": kind, "body": body}, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def encode_result(result: dict[str, Any]) -> bytes:
+    return orjson.dumps(result)
+
+
+def decode_result(data: bytes | str) -> dict[str, Any]:
+    decoded: Any = orjson.loads(data)
+    if not isinstance(decoded, dict):
+        raise ValueError("a command result is a JSON object")
+    return decoded
+
+
+def commands_of(kwargs: dict[str, Any]) -> Sequence[HandledCommand]:
+    """The handled commands passed to `insert_events`, checked for ids repeated within the save."""
+    commands: Sequence[HandledCommand] = kwargs.get("commands", ())
+    if len({command.command_id for command in commands}) != len(commands):
+        raise IntegrityError("a command id appears twice in one save")
+    return commands
+
+
+@runtime_checkable
+class CommandLogRecorder(Protocol):
+    def select_commands(self, command_ids: Sequence[str]) -> dict[str, HandledCommand]:
+        """The handled commands among `command_ids` (unknown ids are left out)."""
+        ...
+
+
+class MemoryCommandLogRecorder(POPOApplicationRecorder):
+    """eventsourcing's in-memory application recorder plus the command table, under the same lock."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._commands: dict[str, HandledCommand] = {}
+
+    def _insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        commands = commands_of(kwargs)
+        with self._database_lock:
+            for command in commands:
+                if command.command_id in self._commands:
+                    raise IntegrityError(f"command {command.command_id} was recorded before")
+            ids = super()._insert_events(stored_events, **kwargs)
+            position = len(self._stored_events)
+            for command in commands:
+                self._commands[command.command_id] = replace(command, log_position=position)
+            return ids
+
+    def select_commands(self, command_ids: Sequence[str]) -> dict[str, HandledCommand]:
+        with self._database_lock:
+            return {command_id: self._commands[command_id] for command_id in command_ids
+                    if command_id in self._commands}
