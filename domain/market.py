@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Aggregate
 
 from domain.base import LedgerAggregate
 from domain.checks import require
@@ -41,7 +41,16 @@ class Market(LedgerAggregate):
         closed: tuple[int, ...]  # order ids no longer open (filled, cancelled, expired)
         next_order_id: int  # every new order uses up an id, even one the engine rejects
 
-    @event(Created)
+        def apply(self, aggregate: Any) -> None:
+            aggregate.last_seq = self.first_seq + len(self.commands) - 1
+            aggregate.trades += self.trades
+            aggregate.next_order_id = self.next_order_id
+            live = aggregate.live
+            for order_id, account_id in self.opened:
+                live[str(order_id)] = account_id
+            for order_id in self.closed:
+                live.pop(str(order_id), None)
+
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
         self.last_seq = 0
@@ -53,16 +62,5 @@ class Market(LedgerAggregate):
                      opened: tuple[tuple[int, int], ...], closed: tuple[int, ...], next_order_id: int) -> None:
         require(first_seq == self.last_seq + 1 and len(commands) > 0, "batches follow each other without gaps")
         require(next_order_id >= self.next_order_id, "order ids never go back")
-        self._batch_matched(first_seq=first_seq, commands=commands, events_digest=events_digest, trades=trades,
-                            opened=opened, closed=closed, next_order_id=next_order_id)
-
-    @event(BatchMatched)
-    def _batch_matched(self, first_seq: int, commands: Any, events_digest: str, trades: int, opened: Any,
-                       closed: Any, next_order_id: int) -> None:
-        self.last_seq = first_seq + len(commands) - 1
-        self.trades += trades
-        self.next_order_id = next_order_id
-        for order_id, account_id in opened:
-            self.live[str(order_id)] = account_id
-        for order_id in closed:
-            self.live.pop(str(order_id), None)
+        self.trigger_event(self.BatchMatched, first_seq=first_seq, commands=commands, events_digest=events_digest,
+                           trades=trades, opened=opened, closed=closed, next_order_id=next_order_id)

@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Aggregate
 
 from domain.base import LedgerAggregate
 from domain.checks import require
@@ -26,7 +26,8 @@ class OrderStatus(StrEnum):
     REJECTED = "rejected"
 
 
-_LIVE = frozenset({OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED})
+_LIVE = frozenset({OrderStatus.ACCEPTED.value, OrderStatus.PARTIALLY_FILLED.value})
+_LIQUIDITY = frozenset(liquidity.value for liquidity in Liquidity)
 
 # status -> statuses it may move to. A fill moves to partially_filled or filled by the qty left open.
 ORDER_STATE_TABLE: dict[OrderStatus, frozenset[OrderStatus]] = {
@@ -40,6 +41,7 @@ ORDER_STATE_TABLE: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.EXPIRED: frozenset(),
     OrderStatus.REJECTED: frozenset(),
 }
+_STATE_TABLE_BY_VALUE = {status.value: targets for status, targets in ORDER_STATE_TABLE.items()}
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ class OrderTerms:
 
 
 class Order(LedgerAggregate):
+    """One order's life. Events change state through their own `apply` (replayed as written)."""
+
     TOPIC = "tradex.Order"
 
     @staticmethod
@@ -93,15 +97,31 @@ class Order(LedgerAggregate):
     class Accepted(LedgerAggregate.Event):
         TOPIC = "tradex.Order.Accepted"
 
+        def apply(self, aggregate: Any) -> None:
+            aggregate.status = OrderStatus.ACCEPTED.value
+
     @dataclass(frozen=True)
     class Rejected(LedgerAggregate.Event):
         TOPIC = "tradex.Order.Rejected"
         reason: str
 
+        def apply(self, aggregate: Any) -> None:
+            aggregate.status = OrderStatus.REJECTED.value
+            aggregate.leaves_qty_lots = 0
+
     @dataclass(frozen=True)
     class FillsRecorded(LedgerAggregate.Event):
         TOPIC = "tradex.Order.FillsRecorded"
         fills: tuple[Fill, ...]
+
+        def apply(self, aggregate: Any) -> None:
+            for fill in self.fills:
+                aggregate.leaves_qty_lots -= fill.qty_lots
+                aggregate.filled_qty_lots += fill.qty_lots
+                aggregate.filled_notional_ticks_lots += fill.price_ticks * fill.qty_lots
+                aggregate.fees_paid += fill.fee
+            aggregate.status = (OrderStatus.FILLED if aggregate.leaves_qty_lots == 0
+                                else OrderStatus.PARTIALLY_FILLED).value
 
     @dataclass(frozen=True)
     class Amended(LedgerAggregate.Event):
@@ -109,6 +129,11 @@ class Order(LedgerAggregate):
         price_ticks: int
         leaves_qty_lots: int
         hold_per_lot: int
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.price_ticks = self.price_ticks
+            aggregate.leaves_qty_lots = self.leaves_qty_lots
+            aggregate.hold_per_lot = self.hold_per_lot
 
     @dataclass(frozen=True)
     class Reduced(LedgerAggregate.Event):
@@ -118,9 +143,15 @@ class Order(LedgerAggregate):
         qty_lots: int
         reason: str
 
+        def apply(self, aggregate: Any) -> None:
+            aggregate.leaves_qty_lots -= self.qty_lots
+
     @dataclass(frozen=True)
     class Triggered(LedgerAggregate.Event):
         TOPIC = "tradex.Order.Triggered"
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.triggered = True
 
     @dataclass(frozen=True)
     class Cancelled(LedgerAggregate.Event):
@@ -128,10 +159,18 @@ class Order(LedgerAggregate):
         qty_lots: int
         reason: str
 
+        def apply(self, aggregate: Any) -> None:
+            aggregate.status = OrderStatus.CANCELLED.value
+            aggregate.leaves_qty_lots = 0
+
     @dataclass(frozen=True)
     class Expired(LedgerAggregate.Event):
         TOPIC = "tradex.Order.Expired"
         qty_lots: int
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.status = OrderStatus.EXPIRED.value
+            aggregate.leaves_qty_lots = 0
 
     @classmethod
     def place(cls, terms: OrderTerms, outcome: OrderStatus = OrderStatus.NEW, reason: str = "") -> Order:
@@ -139,9 +178,9 @@ class Order(LedgerAggregate):
         require(outcome in (OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.REJECTED),
                 "an order is placed new, accepted or rejected")
         require((outcome is OrderStatus.REJECTED) == bool(reason), "a rejection, and only a rejection, has a reason")
-        return cls(terms=dict(terms.__dict__), outcome=outcome.value, reason=reason)
+        return cls._create(cls.Created, id=order_uuid(terms.symbol, terms.order_id), terms=dict(terms.__dict__),
+                           outcome=outcome.value, reason=reason)
 
-    @event(Created)
     def __init__(self, terms: dict[str, Any], outcome: str, reason: str) -> None:
         self.terms = terms
         self.status = outcome
@@ -161,12 +200,12 @@ class Order(LedgerAggregate):
 
     @property
     def is_live(self) -> bool:
-        return self.order_status in _LIVE
+        return self.status in _LIVE
 
     @property
     def open_hold(self) -> int:
         """What the order holds while open: open lots x its per-lot cost (domain.order_costs)."""
-        return self.leaves_qty_lots * self.hold_per_lot if self.is_live or self.order_status is OrderStatus.NEW else 0
+        return self.leaves_qty_lots * self.hold_per_lot if self.is_live or self.status == OrderStatus.NEW else 0
 
     @property
     def side(self) -> Side:
@@ -175,96 +214,56 @@ class Order(LedgerAggregate):
     # ---- commands ------------------------------------------------------------------------------
     def accept(self) -> None:
         self._require(OrderStatus.ACCEPTED)
-        self._accepted()
+        self.trigger_event(self.Accepted)
 
     def reject(self, reason: str) -> None:
         self._require(OrderStatus.REJECTED)
-        self._rejected(reason=reason)
+        self.trigger_event(self.Rejected, reason=reason)
 
     def record_fills(self, fills: tuple[Fill, ...]) -> None:
         require(len(fills) > 0, "no fills to record")
-        total = sum(fill.qty_lots for fill in fills)
-        if any(fill.qty_lots <= 0 or fill.price_ticks <= 0 or fill.fee < 0 for fill in fills):
-            raise InvalidFill("fills have positive qty and price and a non-negative fee")
+        total = 0
+        for fill in fills:
+            if fill.qty_lots <= 0 or fill.price_ticks <= 0 or fill.fee < 0:
+                raise InvalidFill("fills have positive qty and price and a non-negative fee")
+            if fill.liquidity not in _LIQUIDITY:
+                raise InvalidFill(f"unknown liquidity {fill.liquidity!r}")
+            total += fill.qty_lots
         if total > self.leaves_qty_lots:
             raise InvalidFill(f"fills of {total} lots exceed the {self.leaves_qty_lots} lots open",
                               order_id=self.terms["order_id"])
-        for fill in fills:
-            Liquidity(fill.liquidity)
         self._require(OrderStatus.FILLED if total == self.leaves_qty_lots else OrderStatus.PARTIALLY_FILLED)
-        self._fills_recorded(fills=fills)
+        self.trigger_event(self.FillsRecorded, fills=fills)
 
     def amend(self, price_ticks: int, leaves_qty_lots: int, hold_per_lot: int | None = None) -> None:
         require(price_ticks >= 0 and leaves_qty_lots > 0, "an amend keeps a positive open qty")
         if not self.is_live:
             raise IllegalTransition(f"order {self.terms['order_id']} is {self.status}")
         per_lot = self.hold_per_lot if hold_per_lot is None else hold_per_lot
-        self._amended(price_ticks=price_ticks, leaves_qty_lots=leaves_qty_lots, hold_per_lot=per_lot)
+        self.trigger_event(self.Amended, price_ticks=price_ticks, leaves_qty_lots=leaves_qty_lots,
+                           hold_per_lot=per_lot)
 
     def reduce(self, qty_lots: int, reason: str) -> None:
         if not self.is_live:
             raise IllegalTransition(f"order {self.terms['order_id']} is {self.status}")
         require(0 < qty_lots < self.leaves_qty_lots, "a reduction leaves a positive open qty")
-        self._reduced(qty_lots=qty_lots, reason=reason)
+        self.trigger_event(self.Reduced, qty_lots=qty_lots, reason=reason)
 
     def trigger(self) -> None:
         require(self.terms["order_type"].startswith("stop") and not self.triggered, "only a waiting stop triggers")
         if not self.is_live:
             raise IllegalTransition(f"order {self.terms['order_id']} is {self.status}")
-        self._triggered()
+        self.trigger_event(self.Triggered)
 
     def cancel(self, reason: str) -> None:
         self._require(OrderStatus.CANCELLED)
-        self._cancelled(qty_lots=self.leaves_qty_lots, reason=reason)
+        self.trigger_event(self.Cancelled, qty_lots=self.leaves_qty_lots, reason=reason)
 
     def expire(self) -> None:
         self._require(OrderStatus.EXPIRED)
-        self._expired(qty_lots=self.leaves_qty_lots)
+        self.trigger_event(self.Expired, qty_lots=self.leaves_qty_lots)
 
     def _require(self, target: OrderStatus) -> None:
-        if target not in ORDER_STATE_TABLE[self.order_status]:
+        if target not in _STATE_TABLE_BY_VALUE[self.status]:
             raise IllegalTransition(f"order {self.terms['order_id']} cannot go from {self.status} to {target.value}",
                                     order_id=self.terms["order_id"], status=self.status)
-
-    # ---- mutators ------------------------------------------------------------------------------
-    @event(Accepted)
-    def _accepted(self) -> None:
-        self.status = OrderStatus.ACCEPTED.value
-
-    @event(Rejected)
-    def _rejected(self, reason: str) -> None:
-        self.status = OrderStatus.REJECTED.value
-        self.leaves_qty_lots = 0
-
-    @event(FillsRecorded)
-    def _fills_recorded(self, fills: tuple[Fill, ...]) -> None:
-        for fill in fills:
-            self.leaves_qty_lots -= fill.qty_lots
-            self.filled_qty_lots += fill.qty_lots
-            self.filled_notional_ticks_lots += fill.price_ticks * fill.qty_lots
-            self.fees_paid += fill.fee
-        self.status = (OrderStatus.FILLED if self.leaves_qty_lots == 0 else OrderStatus.PARTIALLY_FILLED).value
-
-    @event(Amended)
-    def _amended(self, price_ticks: int, leaves_qty_lots: int, hold_per_lot: int) -> None:
-        self.price_ticks = price_ticks
-        self.leaves_qty_lots = leaves_qty_lots
-        self.hold_per_lot = hold_per_lot
-
-    @event(Reduced)
-    def _reduced(self, qty_lots: int, reason: str) -> None:
-        self.leaves_qty_lots -= qty_lots
-
-    @event(Triggered)
-    def _triggered(self) -> None:
-        self.triggered = True
-
-    @event(Cancelled)
-    def _cancelled(self, qty_lots: int, reason: str) -> None:
-        self.status = OrderStatus.CANCELLED.value
-        self.leaves_qty_lots = 0
-
-    @event(Expired)
-    def _expired(self, qty_lots: int) -> None:
-        self.status = OrderStatus.EXPIRED.value
-        self.leaves_qty_lots = 0

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Aggregate
 
 from domain.base import LedgerAggregate
 from domain.checks import require
@@ -51,7 +52,10 @@ class Position(LedgerAggregate):
         TOPIC = "tradex.Position.FillsApplied"
         fills: tuple[PositionFill, ...]
 
-    @event(Created)
+        def apply(self, aggregate: Any) -> None:
+            for fill in self.fills:
+                aggregate._apply(fill)
+
     def __init__(self, account_id: int, symbol: str, tick_lot_value: int) -> None:
         self.account_id = account_id
         self.symbol = symbol
@@ -78,12 +82,7 @@ class Position(LedgerAggregate):
             require(fill.qty_lots > 0 and fill.price_ticks > 0 and fill.fee >= 0, "a fill is positive")
             require(fill.lot_value == fill.price_ticks * self.tick_lot_value, "lot value matches the price")
             Side(fill.side)
-        self._fills_applied(fills=fills)
-
-    @event(FillsApplied)
-    def _fills_applied(self, fills: tuple[PositionFill, ...]) -> None:
-        for fill in fills:
-            self._apply(fill)
+        self.trigger_event(self.FillsApplied, fills=fills)
 
     def _apply(self, fill: PositionFill) -> None:
         signed_qty = fill.qty_lots if fill.side == Side.BUY else -fill.qty_lots

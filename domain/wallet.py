@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Aggregate
 
 from domain.base import LedgerAggregate
 from domain.checks import require
@@ -74,12 +74,22 @@ class Wallet(LedgerAggregate):
         TOPIC = "tradex.Wallet.EntriesPosted"
         entries: tuple[Entry, ...]
 
+        def apply(self, aggregate: Any) -> None:
+            totals = aggregate.totals
+            for entry in self.entries:
+                totals[entry.asset] = totals.get(entry.asset, 0) + entry.amount
+                if entry.hold_ref:
+                    aggregate._reduce_hold(entry.hold_ref, entry.asset, -entry.amount)
+
     @dataclass(frozen=True)
     class FundsHeld(LedgerAggregate.Event):
         TOPIC = "tradex.Wallet.FundsHeld"
         hold_ref: str
         asset: str
         amount: int
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._apply_hold_change(HoldChange(self.hold_ref, self.asset, self.amount))
 
     @dataclass(frozen=True)
     class HoldReleased(LedgerAggregate.Event):
@@ -88,6 +98,9 @@ class Wallet(LedgerAggregate):
         asset: str
         amount: int
 
+        def apply(self, aggregate: Any) -> None:
+            aggregate._reduce_hold(self.hold_ref, self.asset, self.amount)
+
     @dataclass(frozen=True)
     class HoldsChanged(LedgerAggregate.Event):
         """Several hold changes at once: what a batch of orders held and released in this wallet."""
@@ -95,13 +108,16 @@ class Wallet(LedgerAggregate):
         TOPIC = "tradex.Wallet.HoldsChanged"
         changes: tuple[HoldChange, ...]
 
+        def apply(self, aggregate: Any) -> None:
+            for change in self.changes:
+                aggregate._apply_hold_change(change)
+
     @classmethod
     def open(cls, account_id: int) -> Wallet:
         if not (valid_account_id(account_id) or account_id in SYSTEM_ACCOUNTS):
             raise InvalidReferenceData(f"no wallet can exist for account {account_id!r}")
         return cls(account_id=account_id)
 
-    @event(Created)
     def __init__(self, account_id: int) -> None:
         self.account_id = account_id
         self.totals: dict[str, int] = {}
@@ -130,7 +146,7 @@ class Wallet(LedgerAggregate):
         require(amount > 0, "hold amount must be positive")
         require(not self.staged, "record staged hold changes first")
         self._check_hold(hold_ref, asset, amount)
-        self._funds_held(hold_ref=hold_ref, asset=asset, amount=amount)
+        self.trigger_event(self.FundsHeld, hold_ref=hold_ref, asset=asset, amount=amount)
 
     def _check_hold(self, hold_ref: str, asset: str, amount: int) -> None:
         existing = self.holds.get(hold_ref)
@@ -176,7 +192,7 @@ class Wallet(LedgerAggregate):
         for change in reversed(changes):  # undo, so that the event's mutator applies them exactly once
             self._apply_hold_change(HoldChange(change.hold_ref, change.asset, -change.amount))
         self.staged = []
-        self._holds_changed(changes=changes)
+        self.trigger_event(self.HoldsChanged, changes=changes)
 
     def release(self, hold_ref: str, amount: int | None = None) -> int:
         """Release `amount` of a hold (all of it when None); returns the amount released."""
@@ -187,7 +203,7 @@ class Wallet(LedgerAggregate):
         if to_release > held:
             raise HoldExceeded(f"hold {hold_ref} has {held} {asset}, cannot release {to_release}",
                                hold_ref=hold_ref, held=held, requested=to_release)
-        self._hold_released(hold_ref=hold_ref, asset=asset, amount=to_release)
+        self.trigger_event(self.HoldReleased, hold_ref=hold_ref, asset=asset, amount=to_release)
         return to_release
 
     def post(self, entries: tuple[Entry, ...]) -> None:
@@ -195,7 +211,7 @@ class Wallet(LedgerAggregate):
         require(len(entries) > 0, "no entries to post")
         require(not self.staged, "record staged hold changes before posting")
         self.check_entries(entries)
-        self._entries_posted(entries=entries)
+        self.trigger_event(self.EntriesPosted, entries=entries)
 
     def check_entries(self, entries: tuple[Entry, ...]) -> None:
         """Refuse entries that would overdraw the wallet or a hold, considering them in order."""
@@ -226,22 +242,7 @@ class Wallet(LedgerAggregate):
             totals[asset] = total
             held[asset] = held_now
 
-    # ---- mutators (replayed) -------------------------------------------------------------------
-    @event(FundsHeld)
-    def _funds_held(self, hold_ref: str, asset: str, amount: int) -> None:
-        self.held[asset] = self.held.get(asset, 0) + amount
-        entry = self.holds.get(hold_ref)
-        self.holds[hold_ref] = [asset, (int(entry[1]) if entry else 0) + amount]
-
-    @event(HoldReleased)
-    def _hold_released(self, hold_ref: str, asset: str, amount: int) -> None:
-        self._reduce_hold(hold_ref, asset, amount)
-
-    @event(HoldsChanged)
-    def _holds_changed(self, changes: tuple[HoldChange, ...]) -> None:
-        for change in changes:
-            self._apply_hold_change(change)
-
+    # ---- state changes, shared by the events' apply methods and by staging ---------------------
     def _apply_hold_change(self, change: HoldChange) -> None:
         if change.amount > 0:
             self.held[change.asset] = self.held.get(change.asset, 0) + change.amount
@@ -249,13 +250,6 @@ class Wallet(LedgerAggregate):
             self.holds[change.hold_ref] = [change.asset, (int(entry[1]) if entry else 0) + change.amount]
         else:
             self._reduce_hold(change.hold_ref, change.asset, -change.amount)
-
-    @event(EntriesPosted)
-    def _entries_posted(self, entries: tuple[Entry, ...]) -> None:
-        for entry in entries:
-            self.totals[entry.asset] = self.totals.get(entry.asset, 0) + entry.amount
-            if entry.hold_ref:
-                self._reduce_hold(entry.hold_ref, entry.asset, -entry.amount)
 
     def _reduce_hold(self, hold_ref: str, asset: str, amount: int) -> None:
         remaining = int(self.holds[hold_ref][1]) - amount

@@ -44,7 +44,7 @@ def test_overfill_is_refused() -> None:
 
 def test_fill_needs_known_liquidity_and_positive_values() -> None:
     order = accepted_order()
-    with pytest.raises(ValueError):
+    with pytest.raises(errors.InvalidFill):
         order.record_fills((Fill("T1", 6_000_000, 1, 0, "sideways"),))
     with pytest.raises(errors.InvalidFill):
         order.record_fills((Fill("T1", 6_000_000, 1, -1, "maker"),))
