@@ -71,7 +71,7 @@ class Ledger(Application[UUID]):
             raise InvalidReferenceData("the ledger needs a clock (int nanoseconds UTC)")
         self.clock = clock
         # The single writer keeps the aggregates it has loaded or created (None: load every time).
-        self.cache: dict[UUID, Aggregate] | None = None
+        self.cache: dict[tuple[type[Aggregate], Any], Aggregate] | None = None
         self._handlers: dict[type[c.Command], Callable[[Any], Handled]] = {
             c.RegisterAsset: self._register_asset,
             c.ListInstrument: self._list_instrument,
@@ -177,35 +177,38 @@ class Ledger(Application[UUID]):
         return CommandResult(command.command_id, record.result, record.log_position, duplicate=True)
 
     # ---- loading -------------------------------------------------------------------------------
-    def _get(self, aggregate_id: UUID, cls: type[A]) -> A | None:
-        cached = self.cache.get(aggregate_id) if self.cache is not None else None
-        if cached is not None:
-            aggregate: Aggregate = cached
-        else:
-            try:
-                aggregate = self.repository.get(aggregate_id)
-            except AggregateNotFoundError:
-                return None
-            if self.cache is not None:
-                self.cache[aggregate_id] = aggregate
-        if not isinstance(aggregate, cls):
-            raise InvalidReferenceData(f"{aggregate_id} is not a {cls.__name__}")
+    def _get(self, cls: type[A], id_of: Callable[[Any], UUID], key: Any) -> A | None:
+        """The aggregate of `cls` whose natural key is `key` (its id is `id_of(key)`), or None.
+
+        The single writer's cache is keyed by (class, natural key): ints and strings hash in C, where a
+        UUID key would call UUID.__hash__ in Python on every lookup (several per command).
+        """
+        cache = self.cache
+        if cache is not None:
+            cached = cache.get((cls, key))
+            if cached is not None:
+                return cached  # type: ignore[return-value]
+        aggregate = self._load(cls, id_of(key))
+        if aggregate is None:
+            return None
+        if cache is not None:
+            cache[(cls, key)] = aggregate
         return aggregate
 
     def asset(self, code: Any) -> Asset:
-        definition = self._get(asset_id(code), AssetDefinition) if isinstance(code, str) else None
+        definition = self._get(AssetDefinition, asset_id, code) if isinstance(code, str) else None
         if definition is None:
             raise UnknownAsset(f"unknown asset {code!r}", asset=repr(code))
         return definition.asset
 
     def instrument(self, symbol: Any) -> Instrument:
-        instrument = self._get(instrument_id(symbol), Instrument) if isinstance(symbol, str) else None
+        instrument = self._get(Instrument, instrument_id, symbol) if isinstance(symbol, str) else None
         if instrument is None:
             raise UnknownInstrument(f"unknown instrument {symbol!r}", symbol=repr(symbol))
         return instrument
 
     def account(self, account_id: Any) -> Account:
-        account = self._get(account_id_uuid(account_id), Account) if _is_int(account_id) else None
+        account = self._get(Account, account_id_uuid, account_id) if _is_int(account_id) else None
         if account is None:
             raise UnknownAccount(f"unknown account {account_id!r}", account_id=repr(account_id))
         return account
@@ -213,13 +216,35 @@ class Ledger(Application[UUID]):
     def wallet(self, account_id: int) -> Wallet:
         if account_id not in SYSTEM_ACCOUNTS:
             self.account(account_id)
-        wallet = self._get(wallet_id(account_id), Wallet)
+        wallet = self._get(Wallet, wallet_id, account_id)
         if wallet is None:
             raise UnknownAccount(f"account {account_id} has no wallet", account_id=account_id)
         return wallet
 
     def order(self, order_aggregate_id: UUID) -> Order | None:
-        return self._get(order_aggregate_id, Order)
+        """An order as stored (orders are not cached here: the venue keeps its open orders itself)."""
+        try:
+            order: Aggregate = self.repository.get(order_aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        if not isinstance(order, Order):
+            raise InvalidReferenceData(f"{order_aggregate_id} is not an order")
+        return order
+
+    def _canonical(self, aggregate: A, key: Any) -> A:
+        """The cached copy of an aggregate loaded by id, if there is one (one object per aggregate)."""
+        if self.cache is None:
+            return aggregate
+        return self.cache.setdefault((type(aggregate), key), aggregate)  # type: ignore[return-value]
+
+    def _load(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        try:
+            aggregate: Aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        if not isinstance(aggregate, cls):
+            raise InvalidReferenceData(f"{aggregate_id} is not a {cls.__name__}")
+        return aggregate
 
     def list_of(self, created_event: type[Aggregate.Event]) -> Iterator[UUID]:
         """Ids of every aggregate created with `created_event`, in log order (reference data lookups)."""
@@ -237,14 +262,14 @@ class Ledger(Application[UUID]):
         return [self.instrument_by_id(i) for i in self.list_of(Instrument.Created)]
 
     def instrument_by_id(self, aggregate_id: UUID) -> Instrument:
-        instrument = self._get(aggregate_id, Instrument)
+        instrument = self._load(Instrument, aggregate_id)
         if instrument is None:
             raise UnknownInstrument(f"unknown instrument {aggregate_id}")
-        return instrument
+        return self._canonical(instrument, instrument.symbol)
 
     def accounts(self) -> list[Account]:
-        found = (self._get(i, Account) for i in self.list_of(Account.Created))
-        return [a for a in found if a is not None]
+        found = (self._load(Account, i) for i in self.list_of(Account.Created))
+        return [self._canonical(a, a.account_id) for a in found if a is not None]
 
     # ---- bootstrap -----------------------------------------------------------------------------
     def open_system_wallets(self) -> None:
@@ -261,26 +286,26 @@ class Ledger(Application[UUID]):
                 raise
 
     # ---- handlers: validate, build events, return what to save ---------------------------------
-    def _created(self, aggregate: A) -> A:
+    def _created(self, aggregate: A, key: Any) -> A:
         if self.cache is not None:
-            self.cache[aggregate.id] = aggregate
+            self.cache[(type(aggregate), key)] = aggregate
         return aggregate
 
     def _register_asset(self, cmd: c.RegisterAsset) -> Handled:
         asset = Asset(cmd.code, cmd.scale)
-        if self._get(asset_id(asset.code), AssetDefinition) is not None:
+        if self._get(AssetDefinition, asset_id, asset.code) is not None:
             raise DuplicateEntity(f"asset {asset.code} is already registered", asset=asset.code)
-        return [self._created(AssetDefinition(code=asset.code, scale=asset.scale))], {"asset": asset.code}
+        return [self._created(AssetDefinition(code=asset.code, scale=asset.scale), asset.code)], {"asset": asset.code}
 
     def _list_instrument(self, cmd: c.ListInstrument) -> Handled:
         base, quote = self.asset(cmd.base), self.asset(cmd.quote)
         body = cmd.body()
         spec = InstrumentSpec(base_scale=base.scale, quote_scale=quote.scale, **body)
-        if self._get(instrument_id(spec.symbol), Instrument) is not None:
+        if self._get(Instrument, instrument_id, spec.symbol) is not None:
             raise DuplicateEntity(f"instrument {spec.symbol} is already listed", symbol=spec.symbol)
         if spec.symbol != f"{spec.base}-{spec.quote}":
             raise InvalidReferenceData(f"symbol {spec.symbol} must be {spec.base}-{spec.quote}")
-        return [self._created(Instrument.from_spec(spec))], {"symbol": spec.symbol}
+        return [self._created(Instrument.from_spec(spec), spec.symbol)], {"symbol": spec.symbol}
 
     def _change_instrument(self, cmd: c.ChangeInstrument) -> Handled:
         instrument = self.instrument(cmd.symbol)
@@ -294,9 +319,11 @@ class Ledger(Application[UUID]):
 
     def _open_account(self, cmd: c.OpenAccount) -> Handled:
         account = Account.open(cmd.account_id, cmd.profile, cmd.preferences)
-        if self._get(account.id, Account) is not None:
+        if self._get(Account, account_id_uuid, cmd.account_id) is not None:
             raise DuplicateEntity(f"account {cmd.account_id} already exists", account_id=cmd.account_id)
-        return [self._created(account), self._created(Wallet.open(cmd.account_id))], {"account_id": cmd.account_id}
+        wallet = Wallet.open(cmd.account_id)
+        created: list[Aggregate] = [self._created(account, cmd.account_id), self._created(wallet, cmd.account_id)]
+        return created, {"account_id": cmd.account_id}
 
     def _account_step(self, cmd: Any, step: Callable[[Account], None]) -> Handled:
         account = self.account(cmd.account_id)

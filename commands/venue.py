@@ -18,6 +18,7 @@ restart rebuilds it from the log.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import itertools
 from collections import defaultdict
@@ -84,6 +85,7 @@ class MarketRuntime:
     row_commands: list[int] = field(default_factory=list)  # batch index of the command of each row
     opened: dict[int, int] = field(default_factory=dict)
     closed: list[int] = field(default_factory=list)
+    forget: list[int] = field(default_factory=list)  # closed this batch: dropped from `live` after the save
     new_orders: int = 0  # new-order rows in the current batch: each uses up an order id
     trades: int = 0
 
@@ -170,11 +172,11 @@ class Venue:
         for domain_event in self.ledger.events.get(runtime.market.id):
             if not isinstance(domain_event, Market.BatchMatched):
                 continue
-            rows = self._rows_array(domain_event.first_seq, domain_event.commands)
+            rows = self._packed_rows_array(domain_event.first_seq, domain_event.rows, domain_event.row_width)
             events = runtime.book.process(rows)
             digest = events_digest(events)
             if digest != domain_event.events_digest:
-                last = domain_event.first_seq + len(domain_event.commands) - 1
+                last = domain_event.first_seq + domain_event.row_count - 1
                 raise VenueStartError(
                     f"{runtime.symbol}: replaying engine commands {domain_event.first_seq}..{last} gives different "
                     f"events than the log recorded (digest {digest[:16]} != {domain_event.events_digest[:16]}); "
@@ -183,7 +185,7 @@ class Venue:
             if trades != domain_event.trades:
                 raise VenueStartError(f"{runtime.symbol}: batch at {domain_event.first_seq} replays to {trades} "
                                       f"trades, the log recorded {domain_event.trades}")
-            count += len(domain_event.commands)
+            count += domain_event.row_count
         return count
 
     # ---- the batch -----------------------------------------------------------------------------
@@ -384,7 +386,7 @@ class Venue:
     # ---- step 3 and 4: the engine, then its events onto the aggregates -------------------------
     def _match(self, batch: BatchState, runtime: MarketRuntime) -> None:
         first_seq = runtime.market.last_seq + 1
-        rows = tuple(runtime.rows)
+        rows = runtime.rows
         events = runtime.book.process(self._rows_array(first_seq, rows))
         current = -1
         for event in events:
@@ -400,12 +402,14 @@ class Venue:
             live_opened = tuple(sorted((order_id, account) for order_id, account in runtime.opened.items()
                                        if (runtime.symbol, order_id) in self.live))
             next_order_id = runtime.market.next_order_id + runtime.new_orders
-            runtime.market.record_batch(first_seq, rows, events_digest(events), runtime.trades, live_opened,
-                                        tuple(runtime.closed), next_order_id)
+            packed = base64.b64encode(np.asarray(rows, dtype="<i8").tobytes()).decode("ascii")
+            runtime.market.record_batch(first_seq, len(rows), len(ROW_FIELDS), packed, events_digest(events),
+                                        runtime.trades, live_opened, tuple(runtime.closed), next_order_id)
         batch.touch(runtime.market)
         runtime.rows.clear()
         runtime.row_commands.clear()
         runtime.opened.clear()
+        runtime.forget.extend(runtime.closed)
         runtime.closed.clear()
         runtime.new_orders = 0
         runtime.trades = 0
@@ -477,9 +481,6 @@ class Venue:
             self._adjust_lots(placement.terms.account_id, runtime.symbol, placement.terms.side,
                               -placement.terms.qty_lots)
             self._close(batch, runtime, order, release=placement.open_hold)
-        cache = self.ledger.cache
-        assert cache is not None
-        cache[order.id] = order
         batch.orders[index] = order
         batch.touch(order)
 
@@ -629,26 +630,26 @@ class Venue:
         self._adjust_lots(int(order.terms["account_id"]), order.terms["symbol"], order.terms["side"], delta)
 
     def _forget_closed_orders(self) -> None:
-        cache = self.ledger.cache
-        for key, order in list(self.live.items()):
-            if not (order.is_live or order.status == "new"):
-                del self.live[key]
-                if cache is not None:
-                    cache.pop(order.id, None)
+        for runtime in self.markets.values():
+            for order_id in runtime.forget:
+                order = self.live.get((runtime.symbol, order_id))
+                if order is not None and not order.is_live:
+                    del self.live[(runtime.symbol, order_id)]
+            runtime.forget.clear()
 
     def _position(self, account_id: int, symbol: str, spec: InstrumentSpec, create: bool) -> Position | None:
-        aggregate_id = position_id(account_id, symbol)
         cache = self.ledger.cache
         assert cache is not None
-        position = cache.get(aggregate_id)
+        key = (Position, (account_id, symbol))
+        position = cache.get(key)
         if position is None:
             try:
-                position = self.ledger.repository.get(aggregate_id)
+                position = self.ledger.repository.get(position_id(account_id, symbol))
             except AggregateNotFoundError:
                 if not create:
                     return None
                 position = Position(account_id=account_id, symbol=symbol, tick_lot_value=spec.tick_lot_value)
-            cache[aggregate_id] = position
+            cache[key] = position
         require(isinstance(position, Position), "position id resolves to a position")
         return position  # type: ignore[return-value]
 
@@ -664,7 +665,7 @@ class Venue:
         except AggregateNotFoundError:
             with causation(self.ledger.clock(), f"market:{symbol}"):
                 market = Market(symbol=symbol)
-        cache[market.id] = market
+        cache[(Market, symbol)] = market
         runtime = MarketRuntime(symbol, OrderBook(self.book_config), market, instrument.spec, instrument.version)
         self.markets[symbol] = runtime
         return runtime
@@ -672,6 +673,18 @@ class Venue:
     def _refresh_spec(self, runtime: MarketRuntime, instrument: Any) -> None:
         if instrument.version != runtime.spec_version:
             runtime.spec, runtime.spec_version = instrument.spec, instrument.version
+
+    @staticmethod
+    def _packed_rows_array(first_seq: int, packed: str, width: int) -> np.ndarray:
+        """The engine input of a recorded batch (domain.market's packed rows, in ROW_FIELDS order)."""
+        if width != len(ROW_FIELDS):
+            raise VenueStartError(f"recorded engine rows have {width} fields, this engine takes {len(ROW_FIELDS)}")
+        values = np.frombuffer(base64.b64decode(packed, validate=True), dtype="<i8").reshape(-1, width)
+        array = np.zeros(len(values), dtype=COMMAND_DTYPE)
+        for name_index, name in enumerate(ROW_FIELDS):
+            array[name] = values[:, name_index]
+        array["seq"] = np.arange(first_seq, first_seq + len(values), dtype=np.int64)
+        return array
 
     @staticmethod
     def _rows_array(first_seq: int, rows: Sequence[Sequence[int]]) -> np.ndarray:

@@ -16,6 +16,7 @@ from commands.ledger import ConcurrentUpdate, Ledger
 from domain.account import Account
 from domain.clock import causation
 from domain.ids import account_id_uuid, wallet_id
+from domain.market import Market
 from domain.wallet import Balance, Wallet
 from infra.embedded_postgres import PgConnectionInfo
 from tests.ledger_fixtures import ALICE, BOB, seed_reference_data
@@ -149,3 +150,27 @@ def test_an_old_stored_event_is_upcast_when_read(make_pg_ledger: Callable[..., L
     # new events of the upcast aggregate are written in the current version
     ledger.execute(c.UpdateProfile("p1", 4242, {"name": "Larry"}))
     assert make_pg_ledger().account(4242).profile == {"name": "Larry"}
+
+
+def test_a_version_1_market_batch_with_rows_as_json_lists_is_upcast(make_pg_ledger: Callable[..., Ledger]) -> None:
+    ledger = make_pg_ledger()
+    with causation(1_748_779_200_000_000_000, "market:X-Y"):
+        market = Market(symbol="X-Y")
+    ledger.save(market)
+    rows = [[1_748_779_200_000_000_000, 7, 1001, 5, 100, 0, 0, 0, 1, 0, 0, 0, 0, 0, -(2**63)],
+            [1_748_779_200_000_000_001, 7, 1001, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 2**63 - 1]]
+    v1_state = {
+        "timestamp": {"_type_": "datetime_iso", "_data_": "2025-06-01T12:00:00+00:00"},
+        "at_ns": 1_748_779_200_000_000_000, "command_id": "batch:X-Y:1",
+        "first_seq": 1, "commands": rows, "events_digest": "ab" * 32, "trades": 0,
+        "opened": [], "closed": [7], "next_order_id": 8,
+    }
+    ledger.recorder.insert_events([StoredEvent(originator_id=market.id, originator_version=2,
+                                               topic="tradex.Market.BatchMatched",
+                                               state=json.dumps(v1_state).encode())])
+    batch = list(make_pg_ledger().events.get(market.id))[-1]
+    assert isinstance(batch, Market.BatchMatched)
+    assert (batch.row_count, batch.row_width, batch.next_order_id) == (2, 15, 8)
+    assert batch.row_tuples() == [tuple(row) for row in rows]
+    reloaded = make_pg_ledger().repository.get(market.id)
+    assert isinstance(reloaded, Market) and reloaded.last_seq == 2

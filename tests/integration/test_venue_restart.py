@@ -12,6 +12,7 @@ from commands import ledger_commands as c
 from commands.ledger import Ledger
 from commands.order_commands import CancelOrder, PlaceOrder
 from commands.venue import Venue, VenueStartError
+from domain.market import pack_rows, unpack_rows
 from infra.embedded_postgres import PgConnectionInfo
 from tests.ledger_fixtures import ALICE, BOB, seed_reference_data
 from tests.venue_checks import check_venue_invariants
@@ -88,7 +89,9 @@ def test_a_log_that_does_not_replay_to_its_recorded_events_stops_the_start(
                                   "WHERE topic = 'tradex.Market.BatchMatched'").fetchall()
         notification_id, state = rows[-1]
         document = json.loads(bytes(state))
-        document["commands"][1][4] += 1
+        rows = unpack_rows(document["rows"], document["row_width"])
+        rows[1] = (*rows[1][:4], rows[1][4] + 1, *rows[1][5:])
+        document["rows"] = pack_rows(rows)
         connection.execute("UPDATE ledger_events SET state = %s WHERE notification_id = %s",
                            (json.dumps(document).encode(), notification_id))
     with pytest.raises(VenueStartError, match=r"BTC-USDT: replaying engine commands 1\.\.4 gives different events"):
