@@ -89,11 +89,16 @@ def _lots(spec: InstrumentSpec, value: Any, name: str) -> int:
 
 
 def plan_order(cmd: PlaceOrder, order_id: int, instrument: Instrument, account: Account, limits: RiskLimits,
-               open_orders: int, exposure: Exposure) -> OrderPlan:
-    """Run the pre-trade checks in a fixed order; the first failing check refuses the order."""
+               open_orders: int, exposure: Exposure, spec: InstrumentSpec | None = None) -> OrderPlan:
+    """Run the pre-trade checks in a fixed order; the first failing check refuses the order.
+
+    `spec` is the instrument's current spec when the caller keeps it (it must be `instrument.spec`).
+    The order's terms include what it holds per open lot (`hold_terms`).
+    """
     instrument.require_trading()
     account.require_may_trade()
-    spec = instrument.spec
+    if spec is None:
+        spec = instrument.spec
     side = Side(_choice(cmd.side, ("buy", "sell"), "invalid_side"))
     order_type = _choice(cmd.order_type, ORDER_TYPES, "invalid_type")
     tif = _choice(cmd.tif, TIFS, "invalid_tif")
@@ -135,10 +140,12 @@ def plan_order(cmd: PlaceOrder, order_id: int, instrument: Instrument, account: 
     if abs(worst) > limits.max_position_lots:
         raise OrderRefused("position_limit", f"the order could take the position to {worst} lots, beyond the "
                            f"limit of {limits.max_position_lots}", account_id=account.account_id, symbol=spec.symbol)
+    hold = hold_terms(spec, side, price)
     terms = OrderTerms(symbol=spec.symbol, order_id=order_id, account_id=account.account_id, side=side.value,
                        order_type=order_type, qty_lots=qty, price_ticks=price, trigger_price_ticks=trigger, tif=tif,
-                       expire_at_ns=expire_at, post_only=cmd.post_only, display_qty_lots=display, stp=stp)
-    return OrderPlan(terms, hold_terms(spec, side, price), engine_order(terms))
+                       expire_at_ns=expire_at, post_only=cmd.post_only, display_qty_lots=display, stp=stp,
+                       hold_asset=hold.asset, hold_per_lot=hold.per_lot)
+    return OrderPlan(terms, hold, engine_order(terms))
 
 
 def engine_order(terms: OrderTerms) -> EngineOrder:

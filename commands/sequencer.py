@@ -5,10 +5,19 @@ batch takes all of them (up to `max_batch`). At low load a command waits at most
 so latency stays low; at high load batches grow and the cost per command falls. The queue is bounded:
 when it is full, `submit` refuses at once (the caller should back off) rather than grow without limit.
 A command's future resolves only after its batch's transaction has committed.
+
+The writer allocates hundreds of thousands of short-lived objects per second (events, stored events,
+engine rows) while it keeps a large, slowly growing set of long-lived ones (open orders, wallets,
+positions). With the collector's default thresholds the full collections, which walk every long-lived
+object, took a quarter of the writer's CPU at a few thousand orders/s (measured, docs/write-side.md).
+So `start` freezes what exists (startup state is never collected again) and raises the thresholds:
+young objects are still collected, full collections become rare. The ledger's objects hold no reference
+cycles of their own; memory is reclaimed by reference counting as before.
 """
 
 from __future__ import annotations
 
+import gc
 import queue
 import threading
 import time
@@ -48,11 +57,13 @@ class SequencerStats:
 
 
 _STOP = object()
+WRITER_GC_THRESHOLDS = (50_000, 20, 1_000)  # gen0 allocations, gen0 runs per gen1, gen1 runs per gen2
 
 
 class Sequencer:
     def __init__(self, venue: Venue, max_batch: int = 2_000, linger_s: float = 0.0,
-                 queue_bound: int = 200_000) -> None:
+                 queue_bound: int = 200_000, tune_gc: bool = True) -> None:
+        self.tune_gc = tune_gc
         self.venue = venue
         self.max_batch = max_batch
         self.linger_s = linger_s
@@ -62,6 +73,9 @@ class Sequencer:
         self._thread = threading.Thread(target=self._run, name="tradex-sequencer", daemon=True)
 
     def start(self) -> Sequencer:
+        if self.tune_gc:
+            gc.freeze()
+            gc.set_threshold(*WRITER_GC_THRESHOLDS)
         self._thread.start()
         return self
 

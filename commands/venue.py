@@ -150,6 +150,7 @@ class Venue:
         self.open_lots: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])  # [buy, sell]
         self.handled: dict[str, HandledCommand] = {}  # command id -> its record (this run's and looked up)
         self.halted: str | None = None
+        self.no_position: set[tuple[type[Position], tuple[int, str]]] = set()  # looked up, not in the log
 
     # ---- start: rebuild every market from the log and check the replay ------------------------
     def start(self) -> dict[str, int]:
@@ -291,10 +292,9 @@ class Venue:
         lots = self.open_lots[(account.account_id, runtime.symbol)]
         exposure = Exposure(position.net_qty_lots if position else 0, lots[0], lots[1])
         plan = plan_order(cmd, order_id, instrument, account, self.limits, self.open_orders[account.account_id],
-                          exposure)
+                          exposure, runtime.spec)
         wallet = self.ledger.wallet(account.account_id)
-        terms = OrderTerms(**{**plan.terms.__dict__, "hold_asset": plan.hold.asset,
-                              "hold_per_lot": plan.hold.per_lot})
+        terms = plan.terms
         placement = Placement(terms, hold_ref_of(runtime.symbol, order_id))
         wallet.stage_hold(placement.hold_ref, plan.hold.asset, placement.open_hold)  # InsufficientFunds: no effect
         batch.touch(wallet)
@@ -644,11 +644,15 @@ class Venue:
         position = cache.get(key)
         if position is None:
             try:
+                if key in self.no_position:  # looked up before: the venue is the only writer of positions
+                    raise AggregateNotFoundError(key)
                 position = self.ledger.repository.get(position_id(account_id, symbol))
             except AggregateNotFoundError:
                 if not create:
+                    self.no_position.add(key)
                     return None
                 position = Position(account_id=account_id, symbol=symbol, tick_lot_value=spec.tick_lot_value)
+            self.no_position.discard(key)
             cache[key] = position
         require(isinstance(position, Position), "position id resolves to a position")
         return position  # type: ignore[return-value]
