@@ -26,6 +26,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
+from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import IntegrityError, StoredEvent
@@ -72,6 +73,10 @@ class CommandLogRecorder(Protocol):
         """The handled commands among `command_ids` (unknown ids are left out)."""
         ...
 
+    def select_existing(self, originator_ids: Sequence[UUID]) -> set[UUID]:
+        """Those of `originator_ids` that have events (one query: for warming a writer's cache)."""
+        ...
+
 
 class MemoryCommandLogRecorder(POPOApplicationRecorder):
     """eventsourcing's in-memory application recorder plus the command table, under the same lock."""
@@ -96,3 +101,8 @@ class MemoryCommandLogRecorder(POPOApplicationRecorder):
         with self._database_lock:
             return {command_id: self._commands[command_id] for command_id in command_ids
                     if command_id in self._commands}
+
+    def select_existing(self, originator_ids: Sequence[UUID]) -> set[UUID]:
+        with self._database_lock:
+            return {originator_id for originator_id in originator_ids
+                    if self._stored_events_index.get(str(originator_id))}

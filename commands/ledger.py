@@ -123,6 +123,26 @@ class Ledger(Application[UUID]):
         self._notify(recordings)
         return recordings
 
+    def record(self, events: list[Any], aggregates: Mapping[UUID, Aggregate],
+               commands: Sequence[HandledCommand]) -> int:
+        """Store already collected events and the handled commands in one transaction, then take the
+        snapshots that are due; returns the log position (the last notification id written, or the head).
+
+        Unlike `save`, this builds no Recording objects and does not read the aggregates' state: snapshots
+        are taken from the stored events (eventsourcing's `take_snapshot`), so the aggregates may already
+        have moved on (the venue prepares its next batch while this one is stored).
+        """
+        stored = [self.mapper.to_stored_event(event) for event in events]
+        ids = self.recorder.insert_events(stored, commands=commands)
+        if self.snapshots is not None and self.snapshotting_intervals:
+            processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+            processing_event.events.extend(events)
+            processing_event.aggregates.update(aggregates)
+            self._take_snapshots(processing_event)
+        if ids:
+            return int(ids[-1])
+        return int(self.recorder.max_notification_id() or 0)
+
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         register_value_transcodings(transcoder)

@@ -1,6 +1,13 @@
 """The sequencer: takes commands in arrival order and feeds the venue micro-batches from one thread.
 
-Batches form naturally: while one batch is being matched and saved, new commands queue up, and the next
+Two threads form a pipeline: the sequencing thread takes commands in arrival order and prepares each
+batch (admission, matching, events: `Venue.prepare`), and the commit thread stores prepared batches in
+the same order, one transaction each (`Venue.commit`), then resolves their futures. While batch N is
+being written and fsynced, batch N+1 is already being prepared; at most `pipeline_depth` prepared
+batches wait for their commit. If a commit fails, the venue halts: the batches behind it are failed,
+never acknowledged, and a restart rebuilds the state from the log.
+
+Batches form naturally: while one batch is being prepared, new commands queue up, and the next
 batch takes all of them (up to `max_batch`). At low load a command waits at most `linger_s` for company,
 so latency stays low; at high load batches grow and the cost per command falls. The queue is bounded:
 when it is full, `submit` refuses at once (the caller should back off) rather than grow without limit.
@@ -26,7 +33,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from commands import ledger_commands as c
-from commands.venue import Outcome, Venue
+from commands.venue import Outcome, PreparedBatch, Venue
 from domain.errors import LedgerError
 
 
@@ -60,9 +67,12 @@ _STOP = object()
 WRITER_GC_THRESHOLDS = (50_000, 20, 1_000)  # gen0 allocations, gen0 runs per gen1, gen1 runs per gen2
 
 
+Pending = list[tuple[c.Command, Future[Outcome]]]
+
+
 class Sequencer:
     def __init__(self, venue: Venue, max_batch: int = 2_000, linger_s: float = 0.0,
-                 queue_bound: int = 200_000, tune_gc: bool = True) -> None:
+                 queue_bound: int = 200_000, tune_gc: bool = True, pipeline_depth: int = 1) -> None:
         self.tune_gc = tune_gc
         self.venue = venue
         self.max_batch = max_batch
@@ -70,12 +80,17 @@ class Sequencer:
         self.queue: queue.Queue[object] = queue.Queue(maxsize=queue_bound)
         self.stats = SequencerStats()
         self.failure: BaseException | None = None
+        # prepared batches on their way to the commit thread (bounded: the pipeline's depth)
+        self._prepared: queue.Queue[tuple[Pending, PreparedBatch, int] | object] = queue.Queue(
+            maxsize=max(1, pipeline_depth))
         self._thread = threading.Thread(target=self._run, name="tradex-sequencer", daemon=True)
+        self._committer = threading.Thread(target=self._commit_loop, name="tradex-commit", daemon=True)
 
     def start(self) -> Sequencer:
         if self.tune_gc:
             gc.freeze()
             gc.set_threshold(*WRITER_GC_THRESHOLDS)
+        self._committer.start()
         self._thread.start()
         return self
 
@@ -84,6 +99,8 @@ class Sequencer:
         if self._thread.is_alive():
             self.queue.put(_STOP)
             self._thread.join(timeout)
+        if self._committer.is_alive():
+            self._committer.join(timeout)
 
     def __enter__(self) -> Sequencer:
         return self.start()
@@ -107,42 +124,68 @@ class Sequencer:
     def execute(self, command: c.Command, timeout: float = 30.0) -> Outcome:
         return self.submit(command).result(timeout)
 
-    # ---- the writer thread ---------------------------------------------------------------------
+    # ---- the sequencing thread ------------------------------------------------------------------
     def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            item = self.queue.get()
-            if item is _STOP:
-                return
-            batch = [item]
-            deadline = time.monotonic() + self.linger_s
-            while len(batch) < self.max_batch:
-                try:
-                    remaining = deadline - time.monotonic()
-                    item = self.queue.get(timeout=remaining) if remaining > 0 else self.queue.get_nowait()
-                except queue.Empty:
-                    break
+        try:
+            stopping = False
+            while not stopping and self.failure is None:
+                item = self.queue.get()
                 if item is _STOP:
-                    stopping = True
                     break
-                batch.append(item)
-            self._process(batch)  # type: ignore[arg-type]
+                batch: Pending = [item]  # type: ignore[list-item]
+                deadline = time.monotonic() + self.linger_s
+                while len(batch) < self.max_batch:
+                    try:
+                        remaining = deadline - time.monotonic()
+                        item = self.queue.get(timeout=remaining) if remaining > 0 else self.queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        stopping = True
+                        break
+                    batch.append(item)  # type: ignore[arg-type]
+                self._prepare(batch)
+        finally:
+            self._prepared.put(_STOP)
             if self.failure is not None:
                 self._fail_queued()
-                return
 
-    def _process(self, batch: list[tuple[c.Command, Future[Outcome]]]) -> None:
+    def _prepare(self, batch: Pending) -> None:
         began = time.perf_counter_ns()
         try:
-            outcomes = self.venue.process([command for command, _ in batch])
+            prepared = self.venue.prepare([command for command, _ in batch])
         except BaseException as error:  # the venue halted: nothing of this batch was acknowledged
-            self.failure = error
-            for _, future in batch:
-                future.set_exception(SequencerStopped(f"batch failed, nothing acknowledged: {error}"))
+            self._fail(batch, error)
             return
-        self.stats.record(len(batch), time.perf_counter_ns() - began)
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
-            future.set_result(outcome)
+        self._prepared.put((batch, prepared, began))
+
+    # ---- the commit thread ---------------------------------------------------------------------
+    def _commit_loop(self) -> None:
+        while True:
+            item = self._prepared.get()
+            if item is _STOP:
+                return
+            batch: Pending
+            prepared: PreparedBatch
+            began: int
+            batch, prepared, began = item  # type: ignore[misc]
+            if self.failure is not None:  # an earlier batch failed: this one must not be stored
+                self._fail(batch, self.failure)
+                continue
+            try:
+                outcomes = self.venue.commit(prepared)
+            except BaseException as error:
+                self._fail(batch, error)
+                continue
+            self.stats.record(len(batch), time.perf_counter_ns() - began)
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                future.set_result(outcome)
+
+    def _fail(self, batch: Pending, error: BaseException) -> None:
+        if self.failure is None:
+            self.failure = error
+        for _, future in batch:
+            future.set_exception(SequencerStopped(f"batch failed, nothing acknowledged: {error}"))
 
     def _fail_queued(self) -> None:
         while True:

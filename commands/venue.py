@@ -75,6 +75,16 @@ class Outcome:
 
 
 @dataclass
+class PreparedBatch:
+    """A batch between `Venue.prepare` and `Venue.commit`: its outcomes and everything to store."""
+
+    outcomes: list[Outcome]
+    events: list[Any]  # the domain events of every touched aggregate, in the order they are stored
+    aggregates: dict[Any, Aggregate]  # the touched aggregates by id (their types choose snapshots)
+    handled: list[HandledCommand]
+
+
+@dataclass
 class MarketRuntime:
     symbol: str
     book: OrderBook
@@ -191,11 +201,21 @@ class Venue:
 
     # ---- the batch -----------------------------------------------------------------------------
     def process(self, commands: Sequence[c.Command]) -> list[Outcome]:
+        """Handle one batch: prepare it, then commit it (the sequencer overlaps the two for consecutive batches)."""
+        return self.commit(self.prepare(commands))
+
+    def prepare(self, commands: Sequence[c.Command]) -> PreparedBatch:
+        """Steps 1 to 4: every command's outcome and every event of the batch, in memory, not yet stored.
+
+        The venue's state moves on at once, so the next batch can be prepared while this one commits;
+        nothing is acknowledged before `commit`. If a commit fails, the venue halts.
+        """
         if self.halted:
             raise VenueHalted(self.halted)
         batch = BatchState(self.ledger.clock(), commands, [Outcome(cmd.command_id) for cmd in commands])
         try:
             digests = self._digests_and_duplicates(batch)
+            self._prefetch_positions(commands)
             for index, command in enumerate(commands):
                 if batch.outcomes[index].duplicate or batch.outcomes[index].error is not None:
                     continue
@@ -216,24 +236,39 @@ class Venue:
             handled = [HandledCommand(command.command_id, command.kind, digests[index], outcome.result)
                        for index, (command, outcome) in enumerate(zip(commands, batch.outcomes, strict=True))
                        if outcome.ok and not outcome.duplicate and outcome.result is not None]
-            position = 0
-            if batch.touched or handled:
-                recordings = self.ledger.save(*batch.touched.values(), commands=handled)
-                position = max((r.notification.id for r in recordings), default=0) or (
-                    self.ledger.recorder.max_notification_id() or 0)
-            for record in handled:
-                self.handled[record.command_id] = replace(record, log_position=position)
-            if len(self.handled) > HANDLED_IN_MEMORY:  # the oldest are looked up in the store when resent
-                for command_id in list(itertools.islice(self.handled, len(self.handled) // 2)):
-                    del self.handled[command_id]
-            for outcome in batch.outcomes:
-                if outcome.ok and not outcome.duplicate and outcome.result is not None:
-                    outcome.log_position = position
+            for record in handled:  # known at once, so that a resend in the next batch is a duplicate
+                self.handled[record.command_id] = record
+            events = [event for aggregate in batch.touched.values() for event in aggregate.collect_events()]
             self._forget_closed_orders()
-            return batch.outcomes
+            return PreparedBatch(batch.outcomes, events, batch.touched, handled)
         except Exception as error:
             self.halted = f"venue halted by {type(error).__name__}: {error}"
             raise
+
+    def commit(self, prepared: PreparedBatch) -> list[Outcome]:
+        """Step 5: store the batch's events and command records in one transaction; then the outcomes carry
+        the log position. Batches must be committed in the order they were prepared."""
+        if self.halted:
+            raise VenueHalted(self.halted)
+        try:
+            position = self.ledger.record(prepared.events, prepared.aggregates, prepared.handled)
+        except Exception as error:
+            self.halted = f"venue halted by {type(error).__name__}: {error}"
+            raise
+        for record in prepared.handled:
+            if self.handled.get(record.command_id) is record:
+                self.handled[record.command_id] = replace(record, log_position=position)
+        if len(self.handled) > HANDLED_IN_MEMORY:  # the oldest are looked up in the store when resent
+            for command_id in list(itertools.islice(self.handled, len(self.handled) // 2)):
+                del self.handled[command_id]
+        for outcome in prepared.outcomes:
+            if outcome.duplicate:
+                earlier = self.handled.get(outcome.command_id)
+                if earlier is not None and earlier.log_position:
+                    outcome.log_position = earlier.log_position
+            elif outcome.ok and outcome.result is not None:
+                outcome.log_position = position
+        return prepared.outcomes
 
     def _digests_and_duplicates(self, batch: BatchState) -> list[str]:
         digests: list[str] = []
@@ -656,6 +691,21 @@ class Venue:
             cache[key] = position
         require(isinstance(position, Position), "position id resolves to a position")
         return position  # type: ignore[return-value]
+
+    def _prefetch_positions(self, commands: Sequence[c.Command]) -> None:
+        """Learn in one query which positions of the batch's new orders exist (the others are absent)."""
+        cache = self.ledger.cache
+        assert cache is not None
+        wanted: dict[Any, tuple[type[Position], tuple[int, str]]] = {}
+        for command in commands:
+            if isinstance(command, PlaceOrder) and isinstance(command.account_id, int) \
+                    and isinstance(command.symbol, str):
+                key = (Position, (command.account_id, command.symbol))
+                if key not in cache and key not in self.no_position:
+                    wanted[position_id(command.account_id, command.symbol)] = key
+        if wanted:
+            existing = self.ledger.command_log.select_existing(list(wanted))
+            self.no_position.update(key for aggregate_id, key in wanted.items() if aggregate_id not in existing)
 
     def _runtime(self, symbol: str) -> MarketRuntime:
         runtime = self.markets.get(symbol)
