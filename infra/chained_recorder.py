@@ -72,6 +72,9 @@ class HashChainedRecorder(PostgresApplicationRecorder):
         self.select_commands_statement = SQL(
             "SELECT command_id, kind, digest, result::text AS result, log_position FROM {schema}.{commands} "
             "WHERE command_id = ANY(%s)").format(schema=schema, commands=commands)
+        self.select_existing_statement = SQL(
+            "SELECT originator_id FROM {schema}.{events} WHERE originator_id = ANY(%s) AND originator_version = 1"
+        ).format(schema=schema, events=Identifier(self.events_table_name))
         self.select_max_id_statement = SQL("SELECT max(notification_id) AS last_id FROM {schema}.{events}").format(
             schema=schema, events=Identifier(self.events_table_name))
         self.insert_events_statement += SQL(", originator_id, originator_version")
@@ -133,6 +136,14 @@ class HashChainedRecorder(PostgresApplicationRecorder):
         return {row["command_id"]: HandledCommand(row["command_id"], row["kind"], row["digest"],
                                                   decode_result(row["result"]), int(row["log_position"]))
                 for row in rows}
+
+    def select_existing(self, originator_ids: Sequence[UUID]) -> set[UUID]:
+        """Those of `originator_ids` that have events, in one query."""
+        if not originator_ids:
+            return set()
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self.select_existing_statement, (list(originator_ids),))
+            return {UUID(str(row["originator_id"])) for row in curs.fetchall()}
 
     def chain_rows(self, after: int = 0, page: int = 10_000) -> Iterator[ChainRow]:
         """Every stored event with its recorded hash (None if missing), in notification order."""
