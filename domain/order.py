@@ -93,6 +93,16 @@ class Order(LedgerAggregate):
         outcome: str = "new"
         reason: str = ""
 
+        def mutate(self, aggregate: Any) -> Any:
+            """Build the order from this event (replay and creation alike), without the generic path's
+            per-call signature matching: orders are created by the thousand per batch."""
+            if aggregate is not None:
+                raise IllegalTransition("an order is created once")
+            order = Order.__new__(Order)
+            order.__base_init__(self.originator_id, self.originator_version, self.timestamp)
+            order.__init__(self.terms, self.outcome, self.reason)  # type: ignore[misc]
+            return order
+
     @dataclass(frozen=True)
     class Accepted(LedgerAggregate.Event):
         TOPIC = "tradex.Order.Accepted"
@@ -178,8 +188,12 @@ class Order(LedgerAggregate):
         require(outcome in (OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.REJECTED),
                 "an order is placed new, accepted or rejected")
         require((outcome is OrderStatus.REJECTED) == bool(reason), "a rejection, and only a rejection, has a reason")
-        return cls._create(cls.Created, id=order_uuid(terms.symbol, terms.order_id), terms=dict(terms.__dict__),
-                           outcome=outcome.value, reason=reason)
+        created = cls.Created(originator_topic=cls.TOPIC, originator_id=order_uuid(terms.symbol, terms.order_id),
+                              originator_version=cls.INITIAL_VERSION, timestamp=cls.Created.create_timestamp(),
+                              terms=dict(terms.__dict__), outcome=outcome.value, reason=reason)
+        order: Order = created.mutate(None)
+        order._pending_events.append(created)
+        return order
 
     def __init__(self, terms: dict[str, Any], outcome: str, reason: str) -> None:
         self.terms = terms
