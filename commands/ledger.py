@@ -14,7 +14,13 @@ from eventsourcing.popo import POPOApplicationRecorder
 from eventsourcing.utils import get_topic
 
 from commands import ledger_commands as c
-from commands.command_log import CommandLogRecorder, HandledCommand, MemoryCommandLogRecorder, body_digest
+from commands.ledger_store import (
+    EngineCheckpoint,
+    HandledCommand,
+    LedgerRecorder,
+    MemoryLedgerRecorder,
+    body_digest,
+)
 from commands.transcodings import register_value_transcodings
 from domain.account import Account
 from domain.asset import AssetDefinition
@@ -32,6 +38,7 @@ from domain.errors import (
 )
 from domain.ids import account_id_uuid, asset_id, instrument_id, wallet_id
 from domain.instrument import Instrument
+from domain.market import Market
 from domain.order import Order
 from domain.position import Position
 from domain.postings import Posting, post
@@ -63,7 +70,7 @@ class Ledger(Application[UUID]):
     """Aggregates of the ledger core, persisted by eventsourcing (PostgreSQL in every real mode)."""
 
     name = "Ledger"
-    snapshotting_intervals = {Wallet: 100, Position: 100, Account: 50, Instrument: 50}  # noqa: RUF012
+    snapshotting_intervals = {Wallet: 100, Position: 100, Account: 50, Instrument: 50, Market: 100}  # noqa: RUF012
 
     def __init__(self, env: Mapping[str, str] | None = None, clock: Clock | None = None) -> None:
         super().__init__(env=env)
@@ -96,13 +103,13 @@ class Ledger(Application[UUID]):
     def construct_recorder(self) -> ApplicationRecorder:
         recorder = super().construct_recorder()
         if type(recorder) is POPOApplicationRecorder:  # the in-memory store, plus its command table
-            recorder = MemoryCommandLogRecorder()
-        if not isinstance(recorder, CommandLogRecorder):
+            recorder = MemoryLedgerRecorder()
+        if not isinstance(recorder, LedgerRecorder):
             raise InvalidReferenceData(f"the ledger needs a recorder with a command log, not {type(recorder)}")
         return recorder
 
     @property
-    def command_log(self) -> CommandLogRecorder:
+    def store(self) -> LedgerRecorder:
         recorder: Any = self.recorder
         return recorder  # type: ignore[no-any-return]
 
@@ -123,8 +130,8 @@ class Ledger(Application[UUID]):
         self._notify(recordings)
         return recordings
 
-    def record(self, events: list[Any], aggregates: Mapping[UUID, Aggregate],
-               commands: Sequence[HandledCommand]) -> int:
+    def record(self, events: list[Any], aggregates: Mapping[UUID, Aggregate], commands: Sequence[HandledCommand],
+               engine_checkpoints: Sequence[EngineCheckpoint] = ()) -> int:
         """Store already collected events and the handled commands in one transaction, then take the
         snapshots that are due; returns the log position (the last notification id written, or the head).
 
@@ -133,7 +140,7 @@ class Ledger(Application[UUID]):
         have moved on (the venue prepares its next batch while this one is stored).
         """
         stored = [self.mapper.to_stored_event(event) for event in events]
-        ids = self.recorder.insert_events(stored, commands=commands)
+        ids = self.recorder.insert_events(stored, commands=commands, engine_checkpoints=engine_checkpoints)
         if self.snapshots is not None and self.snapshotting_intervals:
             processing_event: ProcessingEvent[UUID] = ProcessingEvent()
             processing_event.events.extend(events)
@@ -185,10 +192,10 @@ class Ledger(Application[UUID]):
 
     def command_records(self, command_ids: Sequence[str]) -> dict[str, HandledCommand]:
         """The recorded commands among `command_ids` (one query on PostgreSQL)."""
-        return self.command_log.select_commands(command_ids)
+        return self.store.select_commands(command_ids)
 
     def _previous_result(self, command: c.Command, digest: str) -> CommandResult | None:
-        record = self.command_log.select_commands([command.command_id]).get(command.command_id)
+        record = self.store.select_commands([command.command_id]).get(command.command_id)
         if record is None:
             return None
         if record.digest != digest:
@@ -294,7 +301,7 @@ class Ledger(Application[UUID]):
     # ---- bootstrap -----------------------------------------------------------------------------
     def open_system_wallets(self) -> None:
         """Open the wallets of the system accounts (external world, fees) once; safe to call again."""
-        if self.command_log.select_commands([SYSTEM_COMMAND_ID]):
+        if self.store.select_commands([SYSTEM_COMMAND_ID]):
             return
         with causation(self.clock(), SYSTEM_COMMAND_ID):
             wallets = [Wallet.open(account) for account in sorted(SYSTEM_ACCOUNTS)]
@@ -302,7 +309,7 @@ class Ledger(Application[UUID]):
         try:
             self.save(*wallets, commands=[record])
         except IntegrityError:
-            if not self.command_log.select_commands([SYSTEM_COMMAND_ID]):
+            if not self.store.select_commands([SYSTEM_COMMAND_ID]):
                 raise
 
     # ---- handlers: validate, build events, return what to save ---------------------------------

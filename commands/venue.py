@@ -31,8 +31,8 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from commands import ledger_commands as c
-from commands.command_log import HandledCommand
 from commands.ledger import Ledger
+from commands.ledger_store import EngineCheckpoint, HandledCommand
 from commands.order_commands import AmendOrder, CancelOrder, PlaceOrder
 from commands.risk import Exposure, RiskLimits, plan_order
 from domain.checks import require
@@ -46,9 +46,10 @@ from domain.position import Position, PositionFill
 from domain.postings import Posting, post
 from domain.values import FEE_ACCOUNT, InstrumentSpec, Liquidity, Side
 from domain.wallet import Wallet
-from engine import COMMAND_DTYPE, BookConfig, OrderBook, codes
+from engine import COMMAND_DTYPE, BookConfig, BookSnapshot, OrderBook, codes
 
 ROW_FIELDS: tuple[str, ...] = tuple(name for name in (COMMAND_DTYPE.names or ()) if name != "seq")
+CHECKPOINT_EVERY = 200_000  # engine commands of a market between two stored copies of its book
 HANDLED_IN_MEMORY = 200_000  # command records kept in memory for resends; older ones are read from the store
 EV_DECREMENTED = 8  # engine fast-path extension: a surviving order reduced by STP decrement (qty = reduction)
 
@@ -82,6 +83,7 @@ class PreparedBatch:
     events: list[Any]  # the domain events of every touched aggregate, in the order they are stored
     aggregates: dict[Any, Aggregate]  # the touched aggregates by id (their types choose snapshots)
     handled: list[HandledCommand]
+    checkpoints: list[EngineCheckpoint] = field(default_factory=list)
 
 
 @dataclass
@@ -96,6 +98,7 @@ class MarketRuntime:
     opened: dict[int, int] = field(default_factory=dict)
     closed: list[int] = field(default_factory=list)
     forget: list[int] = field(default_factory=list)  # closed this batch: dropped from `live` after the save
+    checkpoint_seq: int = 0  # the last engine command of the newest stored checkpoint
     new_orders: int = 0  # new-order rows in the current batch: each uses up an order id
     trades: int = 0
 
@@ -142,14 +145,17 @@ class BatchState:
     # per order with pending amends: (most lots it could have, per-lot costs it could have) before the next one
     amend_bounds: dict[tuple[str, int], tuple[int, list[int]]] = field(default_factory=dict)
     orders: dict[int, Order | Placement] = field(default_factory=dict)  # batch index of a placement -> order
+    checkpoints: list[EngineCheckpoint] = field(default_factory=list)
 
     def touch(self, aggregate: Aggregate) -> None:
         self.touched[aggregate.id] = aggregate
 
 
 class Venue:
-    def __init__(self, ledger: Ledger, limits: RiskLimits | None = None, book_config: BookConfig | None = None) -> None:
+    def __init__(self, ledger: Ledger, limits: RiskLimits | None = None, book_config: BookConfig | None = None,
+                 checkpoint_every: int = CHECKPOINT_EVERY) -> None:
         self.ledger = ledger
+        self.checkpoint_every = checkpoint_every
         self.ledger.cache = {}
         self.limits = limits or RiskLimits()
         self.book_config = book_config or BookConfig()
@@ -164,12 +170,13 @@ class Venue:
 
     # ---- start: rebuild every market from the log and check the replay ------------------------
     def start(self) -> dict[str, int]:
-        """Rebuild each market's book by replaying its recorded batches; returns commands replayed per market."""
+        """Rebuild each market's book: its newest engine checkpoint (if any), then every later recorded batch,
+        each checked against its recorded digest. Returns the engine commands replayed per market."""
         self.ledger.open_system_wallets()
         replayed: dict[str, int] = {}
         for instrument in self.ledger.instruments():
             runtime = self._runtime(instrument.symbol)
-            replayed[instrument.symbol] = self._replay(runtime)
+            replayed[instrument.symbol] = self._replay(runtime, self._restore_checkpoint(runtime))
             for order_id_text, _account in runtime.market.live.items():
                 order = self.ledger.order(order_uuid(runtime.symbol, int(order_id_text)))
                 if order is None or not order.is_live:
@@ -178,11 +185,30 @@ class Venue:
                 self._track_open(order)
         return replayed
 
-    def _replay(self, runtime: MarketRuntime) -> int:
+    def _restore_checkpoint(self, runtime: MarketRuntime) -> int:
+        """Start the book from the newest stored checkpoint; returns the market version it follows (0: none)."""
+        checkpoint = self.ledger.store.select_engine_checkpoint(runtime.symbol)
+        if checkpoint is None:
+            return 0
+        if checkpoint.market_version > runtime.market.version:
+            raise VenueStartError(f"{runtime.symbol}: the engine checkpoint at command {checkpoint.last_seq} follows "
+                                  f"market version {checkpoint.market_version}, the log has {runtime.market.version}")
+        book = OrderBook.restore(BookSnapshot.from_bytes(checkpoint.book))
+        if book.last_seq != checkpoint.last_seq:
+            raise VenueStartError(f"{runtime.symbol}: the engine checkpoint says command {checkpoint.last_seq}, "
+                                  f"its book says {book.last_seq}")
+        runtime.book = book
+        runtime.checkpoint_seq = checkpoint.last_seq
+        return checkpoint.market_version
+
+    def _replay(self, runtime: MarketRuntime, after_version: int) -> int:
         count = 0
-        for domain_event in self.ledger.events.get(runtime.market.id):
+        for domain_event in self.ledger.events.get(runtime.market.id, gt=after_version or None):
             if not isinstance(domain_event, Market.BatchMatched):
                 continue
+            if domain_event.first_seq != runtime.book.last_seq + 1:
+                raise VenueStartError(f"{runtime.symbol}: the log's batch at engine command {domain_event.first_seq} "
+                                      f"does not follow the book's last command {runtime.book.last_seq}")
             rows = self._packed_rows_array(domain_event.first_seq, domain_event.rows, domain_event.row_width)
             events = runtime.book.process(rows)
             digest = events_digest(events)
@@ -197,6 +223,9 @@ class Venue:
                 raise VenueStartError(f"{runtime.symbol}: batch at {domain_event.first_seq} replays to {trades} "
                                       f"trades, the log recorded {domain_event.trades}")
             count += domain_event.row_count
+        if runtime.book.last_seq != runtime.market.last_seq:
+            raise VenueStartError(f"{runtime.symbol}: the book ends at engine command {runtime.book.last_seq}, "
+                                  f"the market record at {runtime.market.last_seq}")
         return count
 
     # ---- the batch -----------------------------------------------------------------------------
@@ -240,7 +269,7 @@ class Venue:
                 self.handled[record.command_id] = record
             events = [event for aggregate in batch.touched.values() for event in aggregate.collect_events()]
             self._forget_closed_orders()
-            return PreparedBatch(batch.outcomes, events, batch.touched, handled)
+            return PreparedBatch(batch.outcomes, events, batch.touched, handled, batch.checkpoints)
         except Exception as error:
             self.halted = f"venue halted by {type(error).__name__}: {error}"
             raise
@@ -251,7 +280,8 @@ class Venue:
         if self.halted:
             raise VenueHalted(self.halted)
         try:
-            position = self.ledger.record(prepared.events, prepared.aggregates, prepared.handled)
+            position = self.ledger.record(prepared.events, prepared.aggregates, prepared.handled,
+                                          prepared.checkpoints)
         except Exception as error:
             self.halted = f"venue halted by {type(error).__name__}: {error}"
             raise
@@ -441,6 +471,10 @@ class Venue:
             runtime.market.record_batch(first_seq, len(rows), len(ROW_FIELDS), packed, events_digest(events),
                                         runtime.trades, live_opened, tuple(runtime.closed), next_order_id)
         batch.touch(runtime.market)
+        if runtime.market.last_seq - runtime.checkpoint_seq >= self.checkpoint_every:
+            batch.checkpoints.append(EngineCheckpoint(runtime.symbol, runtime.market.last_seq, runtime.market.version,
+                                                      runtime.book.snapshot().to_bytes()))
+            runtime.checkpoint_seq = runtime.market.last_seq
         runtime.rows.clear()
         runtime.row_commands.clear()
         runtime.opened.clear()
@@ -704,7 +738,7 @@ class Venue:
                 if key not in cache and key not in self.no_position:
                     wanted[position_id(command.account_id, command.symbol)] = key
         if wanted:
-            existing = self.ledger.command_log.select_existing(list(wanted))
+            existing = self.ledger.store.select_existing(list(wanted))
             self.no_position.update(key for aggregate_id, key in wanted.items() if aggregate_id not in existing)
 
     def _runtime(self, symbol: str) -> MarketRuntime:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -78,7 +79,7 @@ class BookSnapshot:
     last_seq: int
     arrays: dict[str, np.ndarray] = field(repr=False)
 
-    def save(self, path: str | Path) -> None:
+    def save(self, path: str | Path | BinaryIO, compressed: bool = False) -> None:
         config = np.array(
             [
                 self.config.max_orders,
@@ -89,11 +90,21 @@ class BookSnapshot:
             ],
             dtype=np.int64,
         )
-        save: Any = np.savez  # numpy types **arrays as its allow_pickle flag
+        save: Any = np.savez_compressed if compressed else np.savez  # numpy types **arrays as allow_pickle
         save(path, config=config, **self.arrays)
 
+    def to_bytes(self) -> bytes:
+        """The snapshot as compressed .npz bytes (mostly empty arrays: a few hundred KiB at most)."""
+        buffer = io.BytesIO()
+        self.save(buffer, compressed=True)
+        return buffer.getvalue()
+
     @classmethod
-    def load(cls, path: str | Path) -> BookSnapshot:
+    def from_bytes(cls, data: bytes) -> BookSnapshot:
+        return cls.load(io.BytesIO(data))
+
+    @classmethod
+    def load(cls, path: str | Path | BinaryIO) -> BookSnapshot:
         with np.load(path) as data:
             config = BookConfig(*(int(value) for value in data["config"]))
             arrays = {name: np.array(data[name]) for name in ARRAY_NAMES}

@@ -8,7 +8,7 @@ equal notification order), each new event's hash is written to `<events table>_c
 The first event links to 32 zero bytes. Altering, removing or reordering any stored event breaks every
 hash after it, which `verify_chain` finds.
 
-It also keeps the command log (commands/command_log.py) in `<events table>_commands`: the commands
+It also keeps the command log (commands/ledger_store.py) in `<events table>_commands`: the commands
 passed to `insert_events(..., commands=[...])` are written in the same transaction, with the last
 notification id of that transaction as their log position.
 """
@@ -27,7 +27,14 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
-from commands.command_log import HandledCommand, commands_of, decode_result, encode_result
+from commands.ledger_store import (
+    EngineCheckpoint,
+    HandledCommand,
+    checkpoints_of,
+    commands_of,
+    decode_result,
+    encode_result,
+)
 
 GENESIS = bytes(32)
 ChainRow = tuple[int, UUID, int, str, bytes, bytes | None]  # id, originator, version, topic, state, hash
@@ -72,6 +79,19 @@ class HashChainedRecorder(PostgresApplicationRecorder):
         self.select_commands_statement = SQL(
             "SELECT command_id, kind, digest, result::text AS result, log_position FROM {schema}.{commands} "
             "WHERE command_id = ANY(%s)").format(schema=schema, commands=commands)
+        self.checkpoints_table_name = f"{events_table_name}_engine_checkpoints"
+        self.check_identifier_length(self.checkpoints_table_name)
+        checkpoints = Identifier(self.checkpoints_table_name)
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS {schema}.{checkpoints} (symbol text NOT NULL, last_seq bigint NOT NULL, "
+            "market_version bigint NOT NULL, book bytea NOT NULL, PRIMARY KEY (symbol, last_seq))"
+        ).format(schema=schema, checkpoints=checkpoints))
+        self.insert_checkpoint_statement = SQL(
+            "INSERT INTO {schema}.{checkpoints} (symbol, last_seq, market_version, book) VALUES (%s, %s, %s, %s)"
+        ).format(schema=schema, checkpoints=checkpoints)
+        self.select_checkpoint_statement = SQL(
+            "SELECT symbol, last_seq, market_version, book FROM {schema}.{checkpoints} WHERE symbol = %s "
+            "ORDER BY last_seq DESC LIMIT 1").format(schema=schema, checkpoints=checkpoints)
         self.select_existing_statement = SQL(
             "SELECT originator_id FROM {schema}.{events} WHERE originator_id = ANY(%s) AND originator_version = 1"
         ).format(schema=schema, events=Identifier(self.events_table_name))
@@ -110,6 +130,7 @@ class HashChainedRecorder(PostgresApplicationRecorder):
             hashes.append(previous)
         curs.execute(self.insert_chain_statement, (ids, hashes), prepare=True)
         self._insert_commands(curs, commands_of(kwargs), ids[-1])
+        self._insert_checkpoints(curs, checkpoints_of(kwargs))
         return [by_key[(str(e.originator_id), e.originator_version)] for e in stored_events]
 
     def _insert_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
@@ -125,6 +146,19 @@ class HashChainedRecorder(PostgresApplicationRecorder):
             curs.execute(self.insert_commands_statement, (
                 position, [c.command_id for c in commands], [c.kind for c in commands],
                 [c.digest for c in commands], [encode_result(c.result).decode() for c in commands]))
+
+    def _insert_checkpoints(self, curs: Cursor[DictRow], checkpoints: Sequence[EngineCheckpoint]) -> None:
+        for checkpoint in checkpoints:
+            curs.execute(self.insert_checkpoint_statement,
+                         (checkpoint.symbol, checkpoint.last_seq, checkpoint.market_version, checkpoint.book))
+
+    def select_engine_checkpoint(self, symbol: str) -> EngineCheckpoint | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self.select_checkpoint_statement, (symbol,))
+            row = curs.fetchone()
+        if row is None:
+            return None
+        return EngineCheckpoint(row["symbol"], int(row["last_seq"]), int(row["market_version"]), bytes(row["book"]))
 
     def select_commands(self, command_ids: Sequence[str]) -> dict[str, HandledCommand]:
         """The recorded commands among `command_ids`, in one query."""

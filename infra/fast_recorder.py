@@ -15,7 +15,8 @@ notification ids that the `bigserial` default would have assigned. One transacti
 3. COPY of the events with ids last+1 .. last+n in the order given, so `insert_events` returns them
    in that order and the chain links them in that order (notification order == chain order);
 4. COPY of their chain rows (the exact `event_hash` of infra/chained_recorder.py), and COPY of the
-   handled commands passed as `commands=` (commands/command_log.py) with the last id as their position;
+   handled commands passed as `commands=` (commands/ledger_store.py) with the last id as their position,
+   and the engine checkpoints passed as `engine_checkpoints=`;
 5. `setval` of the notification id sequence to the last id written, so that the stock insert path
    (the sequence default), used by another process on the same table, continues after it;
 6. COMMIT, which releases the lock: commit order == notification order, as with the stock path.
@@ -42,7 +43,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
-from commands.command_log import HandledCommand, commands_of, encode_result
+from commands.ledger_store import HandledCommand, checkpoints_of, commands_of, encode_result
 from infra.chained_recorder import GENESIS, HashChainedRecorder
 
 # PostgreSQL's binary COPY format: signature, flags (int32), header extension length (int32), then per
@@ -118,6 +119,7 @@ class FastHashChainedRecorder(HashChainedRecorder):
             if commands:
                 with curs.copy(self.copy_commands_statement) as copy:
                     copy.write(_command_rows(commands, last_id + len(stored_events)))
+            self._insert_checkpoints(curs, checkpoints_of(kwargs))
             curs.execute(self.advance_sequence_statement, (last_id + len(stored_events),))
         return list(range(first_id, first_id + len(stored_events)))
 

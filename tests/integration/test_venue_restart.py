@@ -96,3 +96,77 @@ def test_a_log_that_does_not_replay_to_its_recorded_events_stops_the_start(
                            (json.dumps(document).encode(), notification_id))
     with pytest.raises(VenueStartError, match=r"BTC-USDT: replaying engine commands 1\.\.4 gives different events"):
         Venue(make_pg_ledger()).start()
+
+
+def many_batches(venue: Venue, batches: int) -> None:
+    """Batches of resting quotes and cancels that leave some orders open: engine commands to replay."""
+    for n in range(batches):
+        ask = 60_100 + n
+        outcomes = venue.process([
+            PlaceOrder(f"q-ask-{n}", BOB, "BTC-USDT", "sell", "limit", "0.01", price=f"{ask}.00"),
+            PlaceOrder(f"q-bid-{n}", ALICE, "BTC-USDT", "buy", "limit", "0.01", price=f"{58_000 - n}.00"),
+            PlaceOrder(f"q-take-{n}", ALICE, "BTC-USDT", "buy", "limit", "0.005", price=f"{ask}.00", tif="ioc"),
+        ])
+        assert all(o.ok for o in outcomes)
+        if n % 3 == 0:
+            cancel, = venue.process([CancelOrder(f"q-cancel-{n}", ALICE, "BTC-USDT",
+                                                 outcomes[1].result["order_id"])])  # type: ignore[index]
+            assert cancel.ok
+
+
+def test_restart_starts_from_the_newest_engine_checkpoint_and_replays_only_the_tail(
+        make_pg_ledger: Callable[..., Ledger], pg: PgConnectionInfo) -> None:
+    ledger = make_pg_ledger()
+    seed_reference_data(ledger)
+    venue = Venue(ledger, checkpoint_every=10)
+    venue.start()
+    trading_session(venue)
+    many_batches(venue, 12)
+    market = venue.markets["BTC-USDT"].market
+    with psycopg.connect(pg.conninfo()) as connection:
+        checkpoints = connection.execute("SELECT last_seq, market_version FROM ledger_events_engine_checkpoints "
+                                         "ORDER BY last_seq").fetchall()
+    assert len(checkpoints) >= 3 and checkpoints[-1][0] < market.last_seq
+    newest_seq = checkpoints[-1][0]
+
+    from_checkpoint = Venue(make_pg_ledger())
+    replayed = from_checkpoint.start()
+    assert replayed["BTC-USDT"] == market.last_seq - newest_seq  # only the tail after the checkpoint
+    with psycopg.connect(pg.conninfo()) as connection:
+        connection.execute("DELETE FROM ledger_events_engine_checkpoints")
+    from_scratch = Venue(make_pg_ledger())
+    assert from_scratch.start()["BTC-USDT"] == market.last_seq
+    for rebuilt in (from_checkpoint, from_scratch):
+        book = rebuilt.markets["BTC-USDT"].book
+        assert book.levels() == venue.markets["BTC-USDT"].book.levels()
+        assert book.live_orders == venue.markets["BTC-USDT"].book.live_orders
+        assert set(rebuilt.live) == set(venue.live)
+    # the venue restored from the checkpoint keeps trading
+    outcome, = from_checkpoint.process([PlaceOrder("after", ALICE, "BTC-USDT", "buy", "limit", "0.02",
+                                                   price="60200.00")])
+    assert outcome.ok and outcome.result is not None and outcome.result["status"] == "filled"
+    check_venue_invariants(from_checkpoint)
+
+
+def test_a_tampered_batch_after_the_checkpoint_is_still_refused(make_pg_ledger: Callable[..., Ledger],
+                                                                 pg: PgConnectionInfo) -> None:
+    ledger = make_pg_ledger()
+    seed_reference_data(ledger)
+    venue = Venue(ledger, checkpoint_every=10)
+    venue.start()
+    trading_session(venue)
+    many_batches(venue, 6)
+    with psycopg.connect(pg.conninfo()) as connection:
+        newest_seq, = connection.execute("SELECT max(last_seq) FROM ledger_events_engine_checkpoints").fetchone()
+        notification_id, state = connection.execute(
+            "SELECT notification_id, state FROM ledger_events WHERE topic = 'tradex.Market.BatchMatched' "
+            "ORDER BY notification_id DESC LIMIT 1").fetchone()
+        document = json.loads(bytes(state))
+        assert document["first_seq"] > newest_seq
+        rows = unpack_rows(document["rows"], document["row_width"])
+        rows[2] = (*rows[2][:3], rows[2][3] + 1, *rows[2][4:])  # the ioc taker: one more lot to fill
+        document["rows"] = pack_rows(rows)
+        connection.execute("UPDATE ledger_events SET state = %s WHERE notification_id = %s",
+                           (json.dumps(document).encode(), notification_id))
+    with pytest.raises(VenueStartError, match="gives different events than the log recorded"):
+        Venue(make_pg_ledger()).start()

@@ -11,8 +11,8 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from commands import ledger_commands as c
-from commands.command_log import HandledCommand
 from commands.ledger import Ledger
+from commands.ledger_store import HandledCommand
 from domain.clock import causation
 from domain.errors import CommandConflict
 from domain.wallet import Wallet
