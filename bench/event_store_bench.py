@@ -214,17 +214,19 @@ def report(results: Results, sizes: Sequence[int], runs: int) -> str:
     return "\n".join(lines)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.event_store_bench", description=__doc__.split("\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sizes", default="100,1000,5000", help="batch sizes in events, comma separated")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per size (the median is reported)")
     parser.add_argument("--paths", default="stock,fast", help="which configurations to run")
-    args = parser.parse_args(argv)
+
+
+def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Parse the list options in place; a bad value exits through `parser.error` (status 2)."""
     try:
-        args.sizes = [int(size) for size in args.sizes.split(",")]
+        args.sizes = [int(size) for size in str(args.sizes).split(",")]
     except ValueError:
         parser.error("--sizes takes integers, e.g. 100,1000,5000")
-    args.paths = args.paths.split(",")
+    args.paths = str(args.paths).split(",")
     if any(size < EVENTS_PER_ORDER for size in args.sizes) or args.runs < 1:
         parser.error(f"sizes must be at least {EVENTS_PER_ORDER} and runs at least 1")
     if unknown := [path for path in args.paths if path not in CONFIGS]:
@@ -232,8 +234,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.event_store_bench", description=__doc__.split("\n")[0])
+    add_arguments(parser)
+    return check_args(parser.parse_args(argv), parser)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    return run_checked(parse_args(argv))
+
+
+def run_checked(args: argparse.Namespace) -> int:
     base = Path(tempfile.mkdtemp(prefix="tradex-event-store-bench-"))
     base.chmod(0o711)  # the server may run as the `postgres` user, which must reach its data directory
     server = EmbeddedPostgres(base / "pgdata", fsync=True)

@@ -50,7 +50,7 @@ class SequencerStats:
     batches: int = 0
     commands: int = 0
     largest_batch: int = 0
-    busy_ns: int = 0  # time spent processing batches
+    busy_ns: int = 0  # sum over batches of prepare start to commit end (batches overlap: not CPU busy time)
     batch_sizes: list[int] = field(default_factory=list)  # the most recent ones, bounded
 
     def record(self, size: int, elapsed_ns: int) -> None:
@@ -74,6 +74,7 @@ class Sequencer:
     def __init__(self, venue: Venue, max_batch: int = 2_000, linger_s: float = 0.0,
                  queue_bound: int = 200_000, tune_gc: bool = True, pipeline_depth: int = 1) -> None:
         self.tune_gc = tune_gc
+        self._gc_thresholds: tuple[int, int, int] | None = None
         self.venue = venue
         self.max_batch = max_batch
         self.linger_s = linger_s
@@ -88,6 +89,7 @@ class Sequencer:
 
     def start(self) -> Sequencer:
         if self.tune_gc:
+            self._gc_thresholds = gc.get_threshold()
             gc.freeze()
             gc.set_threshold(*WRITER_GC_THRESHOLDS)
         self._committer.start()
@@ -101,6 +103,10 @@ class Sequencer:
             self._thread.join(timeout)
         if self._committer.is_alive():
             self._committer.join(timeout)
+        if self._gc_thresholds is not None:  # the collector as it was before start
+            gc.set_threshold(*self._gc_thresholds)
+            gc.unfreeze()
+            self._gc_thresholds = None
 
     def __enter__(self) -> Sequencer:
         return self.start()

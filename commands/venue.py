@@ -257,11 +257,6 @@ class Venue:
                 if runtime.rows:
                     self._match(batch, runtime)
             self._settle(batch)
-            for index, order in batch.orders.items():
-                result = batch.outcomes[index].result
-                if result is not None and isinstance(order, Order):
-                    result.update(status=order.status, filled_qty_lots=order.filled_qty_lots,
-                                  leaves_qty_lots=order.leaves_qty_lots)
             handled = [HandledCommand(command.command_id, command.kind, digests[index], outcome.result)
                        for index, (command, outcome) in enumerate(zip(commands, batch.outcomes, strict=True))
                        if outcome.ok and not outcome.duplicate and outcome.result is not None]
@@ -458,11 +453,13 @@ class Venue:
             index = runtime.row_commands[int(event["seq"]) - first_seq]
             if index != current and current >= 0:
                 self._flush_all_fills(batch, batch.commands[current].command_id)
+                self._answer_placement(batch, current)
             current = index
             with causation(batch.now_ns, batch.commands[index].command_id):
                 self._apply_engine_event(batch, runtime, index, event)
         if current >= 0:
             self._flush_all_fills(batch, batch.commands[current].command_id)
+            self._answer_placement(batch, current)
         with causation(batch.now_ns, f"batch:{runtime.symbol}:{first_seq}"):
             live_opened = tuple(sorted((order_id, account) for order_id, account in runtime.opened.items()
                                        if (runtime.symbol, order_id) in self.live))
@@ -482,6 +479,16 @@ class Venue:
         runtime.closed.clear()
         runtime.new_orders = 0
         runtime.trades = 0
+
+    @staticmethod
+    def _answer_placement(batch: BatchState, index: int) -> None:
+        """A new order's result: its state right after the engine handled it (later commands of the batch
+        may fill or cancel it; they report that themselves, and the order's events record it)."""
+        order = batch.orders.get(index)
+        result = batch.outcomes[index].result
+        if result is not None and isinstance(order, Order):
+            result.update(status=order.status, filled_qty_lots=order.filled_qty_lots,
+                          leaves_qty_lots=order.leaves_qty_lots)
 
     def _apply_engine_event(self, batch: BatchState, runtime: MarketRuntime, index: int, event: Any) -> None:
         kind = int(event["type"])

@@ -24,14 +24,13 @@ def _add_bench_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
 
     add_arguments(engine)
     engine.set_defaults(func=run_engine)
-    store = targets.add_parser("event-store", help="event store saves: stock vs fast recorder and mapper",
-                               add_help=False)
-    store.add_argument("rest", nargs=argparse.REMAINDER)
+    store = targets.add_parser("event-store", help="event store saves: stock vs fast recorder and mapper")
+    from bench import event_store_bench
+
+    event_store_bench.add_arguments(store)
 
     def run_store(args: argparse.Namespace) -> int:
-        from bench import event_store_bench
-
-        return event_store_bench.main(args.rest)
+        return event_store_bench.run_checked(event_store_bench.check_args(args, store))
 
     store.set_defaults(func=run_store)
     pipeline = targets.add_parser("pipeline", help="the write side end to end on PostgreSQL (fsync on): "
