@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from eventsourcing.domain import Aggregate
 
-from domain.clock import current_command_id, current_time, current_time_ns
+from domain.clock import current_command_id, current_stamp, current_time, current_time_ns
 
 
 class LedgerAggregate(Aggregate):
@@ -27,3 +28,15 @@ class LedgerAggregate(Aggregate):
         @staticmethod
         def create_timestamp() -> datetime:
             return current_time()
+
+    def _trigger(self, event_class: type[LedgerAggregate.Event], **fields: Any) -> None:
+        """eventsourcing's `trigger_event`, for events that apply themselves, stamped from one scope lookup.
+
+        The event is built as the next in the aggregate's sequence and applied with the library's own
+        `mutate` (which checks the id and version, calls the event's `apply`, and moves the version on).
+        """
+        at_ns, command_id, moment = current_stamp()
+        event = event_class(originator_id=self.id, originator_version=self.version + 1,  # type: ignore[call-arg]
+                            timestamp=moment, at_ns=at_ns, command_id=command_id, **fields)
+        event.mutate(self)
+        self.pending_events.append(event)

@@ -7,9 +7,7 @@ takes its timestamp and command id from here. Creating an event outside such a s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 
 from domain.errors import InvariantViolation
@@ -51,14 +49,25 @@ def datetime_to_ns(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * _NS_PER_US
 
 
-@contextmanager
-def causation(now_ns: int, command_id: str) -> Iterator[None]:
-    """Scope in which domain events are stamped with `now_ns` and `command_id`."""
-    token = _scope.set(_Causation(now_ns, command_id))
-    try:
-        yield
-    finally:
-        _scope.reset(token)
+class causation:  # lower case: used like the function it replaced, `with causation(now_ns, command_id):`
+    """Scope in which domain events are stamped with `now_ns` and `command_id`.
+
+    A plain class rather than a generator-based context manager: the write side opens one per command.
+    """
+
+    __slots__ = ("_token", "scope")
+
+    def __init__(self, now_ns: int, command_id: str) -> None:
+        self.scope = _Causation(now_ns, command_id)
+        self._token: Token[_Causation | None] | None = None
+
+    def __enter__(self) -> None:
+        self._token = _scope.set(self.scope)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _scope.reset(self._token)
+            self._token = None
 
 
 def _current() -> _Causation:
@@ -66,6 +75,17 @@ def _current() -> _Causation:
     if scope is None:
         raise InvariantViolation(_OUTSIDE_SCOPE)
     return scope
+
+
+def current_stamp() -> tuple[int, str, datetime]:
+    """The scope's time, command id and datetime in one lookup (what every event records)."""
+    scope = _current()
+    if scope.now_ns is None or scope.command_id is None:
+        raise InvariantViolation(_OUTSIDE_SCOPE)
+    moment = scope.moment
+    if moment is None:
+        moment = scope.moment = ns_to_datetime(scope.now_ns)
+    return scope.now_ns, scope.command_id, moment
 
 
 def current_time() -> datetime:

@@ -87,7 +87,7 @@ class Market(LedgerAggregate):
                 "batches follow each other without gaps")
         require(len(base64.b64decode(rows, validate=True)) == 8 * row_count * row_width, "rows match their count")
         require(next_order_id >= self.next_order_id, "order ids never go back")
-        self.trigger_event(self.BatchMatched, first_seq=first_seq, row_count=row_count, row_width=row_width,
+        self._trigger(self.BatchMatched, first_seq=first_seq, row_count=row_count, row_width=row_width,
                            rows=rows, events_digest=events_digest, trades=trades, opened=opened, closed=closed,
                            next_order_id=next_order_id)
 

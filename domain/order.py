@@ -228,11 +228,11 @@ class Order(LedgerAggregate):
     # ---- commands ------------------------------------------------------------------------------
     def accept(self) -> None:
         self._require(OrderStatus.ACCEPTED)
-        self.trigger_event(self.Accepted)
+        self._trigger(self.Accepted)
 
     def reject(self, reason: str) -> None:
         self._require(OrderStatus.REJECTED)
-        self.trigger_event(self.Rejected, reason=reason)
+        self._trigger(self.Rejected, reason=reason)
 
     def record_fills(self, fills: tuple[Fill, ...]) -> None:
         require(len(fills) > 0, "no fills to record")
@@ -247,35 +247,35 @@ class Order(LedgerAggregate):
             raise InvalidFill(f"fills of {total} lots exceed the {self.leaves_qty_lots} lots open",
                               order_id=self.terms["order_id"])
         self._require(OrderStatus.FILLED if total == self.leaves_qty_lots else OrderStatus.PARTIALLY_FILLED)
-        self.trigger_event(self.FillsRecorded, fills=fills)
+        self._trigger(self.FillsRecorded, fills=fills)
 
     def amend(self, price_ticks: int, leaves_qty_lots: int, hold_per_lot: int | None = None) -> None:
         require(price_ticks >= 0 and leaves_qty_lots > 0, "an amend keeps a positive open qty")
         if not self.is_live:
             raise IllegalTransition(f"order {self.terms['order_id']} is {self.status}")
         per_lot = self.hold_per_lot if hold_per_lot is None else hold_per_lot
-        self.trigger_event(self.Amended, price_ticks=price_ticks, leaves_qty_lots=leaves_qty_lots,
+        self._trigger(self.Amended, price_ticks=price_ticks, leaves_qty_lots=leaves_qty_lots,
                            hold_per_lot=per_lot)
 
     def reduce(self, qty_lots: int, reason: str) -> None:
         if not self.is_live:
             raise IllegalTransition(f"order {self.terms['order_id']} is {self.status}")
         require(0 < qty_lots < self.leaves_qty_lots, "a reduction leaves a positive open qty")
-        self.trigger_event(self.Reduced, qty_lots=qty_lots, reason=reason)
+        self._trigger(self.Reduced, qty_lots=qty_lots, reason=reason)
 
     def trigger(self) -> None:
         require(self.terms["order_type"].startswith("stop") and not self.triggered, "only a waiting stop triggers")
         if not self.is_live:
             raise IllegalTransition(f"order {self.terms['order_id']} is {self.status}")
-        self.trigger_event(self.Triggered)
+        self._trigger(self.Triggered)
 
     def cancel(self, reason: str) -> None:
         self._require(OrderStatus.CANCELLED)
-        self.trigger_event(self.Cancelled, qty_lots=self.leaves_qty_lots, reason=reason)
+        self._trigger(self.Cancelled, qty_lots=self.leaves_qty_lots, reason=reason)
 
     def expire(self) -> None:
         self._require(OrderStatus.EXPIRED)
-        self.trigger_event(self.Expired, qty_lots=self.leaves_qty_lots)
+        self._trigger(self.Expired, qty_lots=self.leaves_qty_lots)
 
     def _require(self, target: OrderStatus) -> None:
         if target not in _STATE_TABLE_BY_VALUE[self.status]:

@@ -82,7 +82,7 @@ class Position(LedgerAggregate):
             require(fill.qty_lots > 0 and fill.price_ticks > 0 and fill.fee >= 0, "a fill is positive")
             require(fill.lot_value == fill.price_ticks * self.tick_lot_value, "lot value matches the price")
             Side(fill.side)
-        self.trigger_event(self.FillsApplied, fills=fills)
+        self._trigger(self.FillsApplied, fills=fills)
 
     def _apply(self, fill: PositionFill) -> None:
         signed_qty = fill.qty_lots if fill.side == Side.BUY else -fill.qty_lots

@@ -146,7 +146,7 @@ class Wallet(LedgerAggregate):
         require(amount > 0, "hold amount must be positive")
         require(not self.staged, "record staged hold changes first")
         self._check_hold(hold_ref, asset, amount)
-        self.trigger_event(self.FundsHeld, hold_ref=hold_ref, asset=asset, amount=amount)
+        self._trigger(self.FundsHeld, hold_ref=hold_ref, asset=asset, amount=amount)
 
     def _check_hold(self, hold_ref: str, asset: str, amount: int) -> None:
         existing = self.holds.get(hold_ref)
@@ -192,7 +192,7 @@ class Wallet(LedgerAggregate):
         for change in reversed(changes):  # undo, so that the event's mutator applies them exactly once
             self._apply_hold_change(HoldChange(change.hold_ref, change.asset, -change.amount))
         self.staged = []
-        self.trigger_event(self.HoldsChanged, changes=changes)
+        self._trigger(self.HoldsChanged, changes=changes)
 
     def release(self, hold_ref: str, amount: int | None = None) -> int:
         """Release `amount` of a hold (all of it when None); returns the amount released."""
@@ -203,7 +203,7 @@ class Wallet(LedgerAggregate):
         if to_release > held:
             raise HoldExceeded(f"hold {hold_ref} has {held} {asset}, cannot release {to_release}",
                                hold_ref=hold_ref, held=held, requested=to_release)
-        self.trigger_event(self.HoldReleased, hold_ref=hold_ref, asset=asset, amount=to_release)
+        self._trigger(self.HoldReleased, hold_ref=hold_ref, asset=asset, amount=to_release)
         return to_release
 
     def post(self, entries: tuple[Entry, ...]) -> None:
@@ -211,7 +211,7 @@ class Wallet(LedgerAggregate):
         require(len(entries) > 0, "no entries to post")
         require(not self.staged, "record staged hold changes before posting")
         self.check_entries(entries)
-        self.trigger_event(self.EntriesPosted, entries=entries)
+        self._trigger(self.EntriesPosted, entries=entries)
 
     def check_entries(self, entries: tuple[Entry, ...]) -> None:
         """Refuse entries that would overdraw the wallet or a hold, considering them in order."""
