@@ -43,3 +43,17 @@ class AmendOrder(Command):
     price: str | None = None
     qty: str | None = None  # the new total open qty (visible + hidden)
     kind: ClassVar[str] = "amend_order"
+
+
+@dataclass(frozen=True)
+class ExpireDue(Command):
+    """The venue's own command: let every market whose gtd orders are due see the time `now_ns`.
+
+    The engine has no clock: a gtd order expires when a command with a later timestamp reaches its book.
+    When a market is idle, the sequencer sends this so that due orders expire (and release their holds)
+    on time. Each due market gets one engine row (a cancel of order id 0, which no order has): the engine
+    runs its expiries first, then rejects the cancel. Recorded and replayed like any other row.
+    """
+
+    now_ns: int
+    kind: ClassVar[str] = "expire_due"

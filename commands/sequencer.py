@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gc
 import queue
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -33,6 +34,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from commands import ledger_commands as c
+from commands.order_commands import ExpireDue
 from commands.venue import Outcome, PreparedBatch, Venue
 from domain.errors import LedgerError
 
@@ -64,7 +66,11 @@ class SequencerStats:
 
 
 _STOP = object()
-WRITER_GC_THRESHOLDS = (50_000, 20, 1_000)  # gen0 allocations, gen0 runs per gen1, gen1 runs per gen2
+WRITER_GC_THRESHOLDS = (50_000, 20, 1_000)
+# How long a thread may hold the interpreter before another may run. The commit thread waits on
+# PostgreSQL several times per batch and each time needs the interpreter back from the busy sequencing
+# thread: with Python's default of 5 ms, those handovers alone made a commit take tens of milliseconds.
+SWITCH_INTERVAL_S = 0.000_5  # gen0 allocations, gen0 runs per gen1, gen1 runs per gen2
 
 
 Pending = list[tuple[c.Command, Future[Outcome]]]
@@ -72,8 +78,12 @@ Pending = list[tuple[c.Command, Future[Outcome]]]
 
 class Sequencer:
     def __init__(self, venue: Venue, max_batch: int = 2_000, linger_s: float = 0.0,
-                 queue_bound: int = 200_000, tune_gc: bool = True, pipeline_depth: int = 1) -> None:
+                 queue_bound: int = 200_000, tune_gc: bool = True, pipeline_depth: int = 1,
+                 switch_interval_s: float = SWITCH_INTERVAL_S, expiry_check_s: float = 0.1) -> None:
+        self.expiry_check_s = expiry_check_s  # how long the queue stays empty before due gtd orders are swept
         self.tune_gc = tune_gc
+        self.switch_interval_s = switch_interval_s
+        self._switch_interval: float | None = None
         self._gc_thresholds: tuple[int, int, int] | None = None
         self.venue = venue
         self.max_batch = max_batch
@@ -88,6 +98,9 @@ class Sequencer:
         self._committer = threading.Thread(target=self._commit_loop, name="tradex-commit", daemon=True)
 
     def start(self) -> Sequencer:
+        if self.switch_interval_s:
+            self._switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(self.switch_interval_s)
         if self.tune_gc:
             self._gc_thresholds = gc.get_threshold()
             gc.freeze()
@@ -103,6 +116,9 @@ class Sequencer:
             self._thread.join(timeout)
         if self._committer.is_alive():
             self._committer.join(timeout)
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
         if self._gc_thresholds is not None:  # the collector as it was before start
             gc.set_threshold(*self._gc_thresholds)
             gc.unfreeze()
@@ -135,7 +151,11 @@ class Sequencer:
         try:
             stopping = False
             while not stopping and self.failure is None:
-                item = self.queue.get()
+                try:
+                    item = self.queue.get(timeout=self.expiry_check_s)
+                except queue.Empty:  # idle: let due gtd orders expire without waiting for the next command
+                    self._sweep_expiries()
+                    continue
                 if item is _STOP:
                     break
                 batch: Pending = [item]  # type: ignore[list-item]
@@ -155,6 +175,13 @@ class Sequencer:
             self._prepared.put(_STOP)
             if self.failure is not None:
                 self._fail_queued()
+
+    def _sweep_expiries(self) -> None:
+        now_ns = self.venue.ledger.clock()
+        if not self.venue.expiry_due(now_ns):
+            return
+        sweep: Future[Outcome] = Future()
+        self._prepare([(ExpireDue(f"expire-due:{now_ns}", now_ns), sweep)])
 
     def _prepare(self, batch: Pending) -> None:
         began = time.perf_counter_ns()

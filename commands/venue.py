@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
 import itertools
 from collections import defaultdict
 from collections.abc import Sequence
@@ -33,7 +34,7 @@ from eventsourcing.domain import Aggregate
 from commands import ledger_commands as c
 from commands.ledger import Ledger
 from commands.ledger_store import EngineCheckpoint, HandledCommand
-from commands.order_commands import AmendOrder, CancelOrder, PlaceOrder
+from commands.order_commands import AmendOrder, CancelOrder, ExpireDue, PlaceOrder
 from commands.risk import Exposure, RiskLimits, plan_order
 from domain.checks import require
 from domain.clock import causation
@@ -52,6 +53,7 @@ ROW_FIELDS: tuple[str, ...] = tuple(name for name in (COMMAND_DTYPE.names or ())
 CHECKPOINT_EVERY = 200_000  # engine commands of a market between two stored copies of its book
 HANDLED_IN_MEMORY = 200_000  # command records kept in memory for resends; older ones are read from the store
 EV_DECREMENTED = 8  # engine fast-path extension: a surviving order reduced by STP decrement (qty = reduction)
+SWEEP_ORDER_ID = 0  # no order has it (ids start at 1): a cancel of it only lets the engine see the time
 
 
 class VenueHalted(RuntimeError):
@@ -99,6 +101,7 @@ class MarketRuntime:
     closed: list[int] = field(default_factory=list)
     forget: list[int] = field(default_factory=list)  # closed this batch: dropped from `live` after the save
     checkpoint_seq: int = 0  # the last engine command of the newest stored checkpoint
+    expiries: list[tuple[int, int]] = field(default_factory=list)  # heap of (expire_at_ns, order id): live gtd
     new_orders: int = 0  # new-order rows in the current batch: each uses up an order id
     trades: int = 0
 
@@ -336,6 +339,8 @@ class Venue:
             return self._admit_cancel(batch, index, command)
         if isinstance(command, AmendOrder):
             return self._admit_amend(batch, index, command)
+        if isinstance(command, ExpireDue):
+            return self._admit_expiry_sweep(batch, index)
         self._record_staged_holds(batch)  # the ledger's handlers move money directly
         aggregates, result = self.ledger.handle(command)
         for aggregate in aggregates:
@@ -386,6 +391,26 @@ class Venue:
             raise UnknownOrder(f"no open order {order_id!r} of account {account_id!r} in {symbol}",
                                symbol=symbol, order_id=repr(order_id))
         return runtime, order
+
+    def expiry_due(self, now_ns: int) -> bool:
+        """Whether some market has a live gtd order due at `now_ns` (see ExpireDue)."""
+        return any(self._due_expiry(runtime, now_ns) for runtime in self.markets.values())
+
+    def _due_expiry(self, runtime: MarketRuntime, now_ns: int) -> bool:
+        heap = runtime.expiries
+        while heap and ((runtime.symbol, heap[0][1]) not in self.live
+                        or not self.live[(runtime.symbol, heap[0][1])].is_live):
+            heapq.heappop(heap)  # closed meanwhile
+        return bool(heap) and heap[0][0] <= now_ns
+
+    def _admit_expiry_sweep(self, batch: BatchState, index: int) -> dict[str, Any]:
+        swept = []
+        for runtime in self.markets.values():
+            if self._due_expiry(runtime, batch.now_ns):
+                self._add_row(batch, runtime, index, codes.OP_CANCEL, SWEEP_ORDER_ID, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                              0, 0, 0)
+                swept.append(runtime.symbol)
+        return {"markets": swept}
 
     def _admit_cancel(self, batch: BatchState, index: int, cmd: CancelOrder) -> dict[str, Any]:
         runtime, _ = self._owned_live_order(cmd.symbol, cmd.order_id, cmd.account_id)
@@ -505,6 +530,9 @@ class Venue:
             self._place(batch, runtime, index, placement, event, kind)
             return
         order = self.live.get((symbol, order_id))
+        if kind == codes.EV_REJECTED and isinstance(command, ExpireDue):
+            require(order_id == SWEEP_ORDER_ID, "only the sweep row of an expiry sweep is rejected")
+            return  # the sweep's own row: the engine ran its expiries, then refused the cancel of id 0
         if kind == codes.EV_REJECTED:
             reason = codes.REASON_NAMES[int(event["reason"])]
             result.update(status="rejected", reason=reason)
@@ -550,6 +578,8 @@ class Venue:
         if kind == codes.EV_ACCEPTED:
             order = Order.place(placement.terms, OrderStatus.ACCEPTED)
             self.live[(runtime.symbol, placement.terms.order_id)] = order
+            if placement.terms.tif == "gtd" and placement.terms.expire_at_ns:
+                heapq.heappush(runtime.expiries, (placement.terms.expire_at_ns, placement.terms.order_id))
         else:
             require(kind == codes.EV_REJECTED, "the engine answers a new order first")
             reason = codes.REASON_NAMES[int(event["reason"])]
@@ -692,6 +722,9 @@ class Venue:
     def _track_open(self, order: Order) -> None:
         symbol, account = order.terms["symbol"], int(order.terms["account_id"])
         self.live[(symbol, int(order.terms["order_id"]))] = order
+        if order.terms.get("tif") == "gtd" and order.terms.get("expire_at_ns"):
+            heapq.heappush(self.markets[symbol].expiries, (int(order.terms["expire_at_ns"]),
+                                                           int(order.terms["order_id"])))
         self._count_open(account, symbol, order.terms["side"], order.leaves_qty_lots)
 
     def _count_open(self, account: int, symbol: str, side: str, lots: int) -> None:

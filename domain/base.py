@@ -36,7 +36,7 @@ class LedgerAggregate(Aggregate):
         `mutate` (which checks the id and version, calls the event's `apply`, and moves the version on).
         """
         at_ns, command_id, moment = current_stamp()
-        event = event_class(originator_id=self.id, originator_version=self.version + 1,  # type: ignore[call-arg]
+        event = event_class(originator_id=self.id, originator_version=self.version + 1,
                             timestamp=moment, at_ns=at_ns, command_id=command_id, **fields)
         event.mutate(self)
         self.pending_events.append(event)
