@@ -177,7 +177,8 @@ class HashChainedRecorder(PostgresApplicationRecorder):
             return set()
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self.select_existing_statement, (list(originator_ids),))
-            return {UUID(str(row["originator_id"])) for row in curs.fetchall()}
+            rows = curs.fetchall()
+        return {UUID(str(row["originator_id"])) for row in rows}
 
     def chain_rows(self, after: int = 0, page: int = 10_000) -> Iterator[ChainRow]:
         """Every stored event with its recorded hash (None if missing), in notification order."""

@@ -8,18 +8,22 @@ events per save that dumping, not PostgreSQL, was most of the cost. This recorde
 with `COPY ... FROM STDIN (FORMAT BINARY)`, from a buffer it packs itself, and so has to assign the
 notification ids that the `bigserial` default would have assigned. One transaction does:
 
-1. the `_insert_events` hook (where a process recorder would write its tracking row), as the stock path;
+1. the `_insert_events` hook (where a process recorder would write its tracking row), as the stock path
+   (run right after step 2, in the same transaction);
 2. `SET LOCAL lock_timeout`, `LOCK TABLE ... IN EXCLUSIVE MODE`, `NOTIFY` (the stock statements), and,
    under that lock, the last notification id handed out (the larger of the table's maximum and the
    sequence's last value) and the chain head hash, in one round trip;
 3. COPY of the events with ids last+1 .. last+n in the order given, so `insert_events` returns them
    in that order and the chain links them in that order (notification order == chain order);
-4. COPY of their chain rows (the exact `event_hash` of infra/chained_recorder.py), and COPY of the
-   handled commands passed as `commands=` (commands/ledger_store.py) with the last id as their position,
-   and the engine checkpoints passed as `engine_checkpoints=`;
-5. `setval` of the notification id sequence to the last id written, so that the stock insert path
-   (the sequence default), used by another process on the same table, continues after it;
-6. COMMIT, which releases the lock: commit order == notification order, as with the stock path.
+4. COPY of their chain rows (the exact `event_hash` of infra/chained_recorder.py);
+5. in one pipelined round trip: the handled commands passed as `commands=` (commands/ledger_store.py)
+   with the last id as their position, the engine checkpoints passed as `engine_checkpoints=`, `setval`
+   of the notification id sequence to the last id written (so that the stock insert path, used by
+   another process on the same table, continues after it), and COMMIT, which releases the lock: commit
+   order == notification order, as with the stock path.
+
+BEGIN travels with step 2's statements, so a save costs four round trips to the server whatever its
+size (two per COPY); at the small batches of a lightly loaded venue that, not the rows, is the cost.
 
 The EXCLUSIVE lock is what makes assigning ids ourselves safe: every stock insert takes the same lock
 before it calls nextval, so nobody hands out ids while we hold it. A duplicate (originator_id,
@@ -40,10 +44,11 @@ from eventsourcing.persistence import DataError, InterfaceError, OperationalErro
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.utils import retry
 from psycopg import Cursor
+from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
-from commands.ledger_store import HandledCommand, checkpoints_of, commands_of, encode_result
+from commands.ledger_store import checkpoints_of, commands_of, encode_result
 from infra.chained_recorder import GENESIS, HashChainedRecorder
 
 # PostgreSQL's binary COPY format: signature, flags (int32), header extension length (int32), then per
@@ -59,6 +64,8 @@ _BIGINT_FIELD = struct.Struct(">iq")
 _CHAIN_ROW = struct.Struct(">hiqi32s")  # 2 fields; notification id; 32-byte hash
 _INT64 = struct.Struct(">q")
 _FIELD_COUNT_5 = struct.pack(">h", 5)
+_COMMIT = SQL("COMMIT")
+_ROLLBACK = SQL("ROLLBACK")
 _CHUNK_BYTES = 128 * 1024  # about 500 events of a few hundred bytes per write
 
 
@@ -76,9 +83,6 @@ class FastHashChainedRecorder(HashChainedRecorder):
         self.copy_chain_statement = SQL(
             "COPY {schema}.{chain} (notification_id, hash) FROM STDIN (FORMAT BINARY)"
         ).format(schema=schema, chain=chain)
-        self.copy_commands_statement = SQL(
-            "COPY {schema}.{commands} (command_id, kind, digest, result, log_position) FROM STDIN (FORMAT BINARY)"
-        ).format(schema=schema, commands=Identifier(self.commands_table_name))
         sequence = SQL(
             "pg_get_serial_sequence(quote_ident({schema}) || '.' || quote_ident({events}), 'notification_id')").format(
             schema=Literal(self.datastore.schema), events=Literal(self.events_table_name))
@@ -94,37 +98,53 @@ class FastHashChainedRecorder(HashChainedRecorder):
         self.lock_notify_and_read_head_statement: Composed = SQL("; ").join(
             [*self.lock_table_statements, SQL("NOTIFY {0}").format(Identifier(self.channel_name)),
              self.select_head_statement])
+        self.begin_lock_notify_and_read_head_statement: Composed = SQL("; ").join(
+            [SQL("BEGIN"), self.lock_notify_and_read_head_statement])
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
-            self._insert_events(curs, stored_events, **kwargs)
-            if not stored_events:
-                return None  # as the stock path: the hook ran, nothing else to write
-            last_id, previous_hash = self._lock_and_read_head(curs)
-            first_id = last_id + 1
-            links = bytearray(_COPY_HEADER)
-            with curs.copy(self.copy_events_statement) as copy:
-                # Chunks go out while the next ones are packed, so the server inserts rows on the
-                # other core while this one packs and hashes.
-                try:
-                    for chunk in self._event_chunks(stored_events, first_id, previous_hash, links):
-                        copy.write(chunk)
-                except struct.error as error:  # e.g. a version outside bigint: what PostgreSQL would say
-                    raise DataError(f"cannot store event: {error}") from error
-            links += _COPY_TRAILER
-            with curs.copy(self.copy_chain_statement) as copy:
-                copy.write(links)
-            commands = commands_of(kwargs)
-            if commands:
-                with curs.copy(self.copy_commands_statement) as copy:
-                    copy.write(_command_rows(commands, last_id + len(stored_events)))
-            self._insert_checkpoints(curs, checkpoints_of(kwargs))
-            curs.execute(self.advance_sequence_statement, (last_id + len(stored_events),))
+        if not stored_events:  # nothing to COPY: the stock path's transaction, with its hook
+            with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+                self._insert_events(curs, stored_events, **kwargs)
+            return None
+        commands = commands_of(kwargs)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            try:
+                # BEGIN goes out with the lock and the head query: one round trip
+                last_id, previous_hash = self._lock_and_read_head(curs, begin=True)
+                self._insert_events(curs, stored_events, **kwargs)
+                first_id = last_id + 1
+                last = last_id + len(stored_events)
+                links = bytearray(_COPY_HEADER)
+                with curs.copy(self.copy_events_statement) as copy:
+                    # Chunks go out while the next ones are packed, so the server inserts rows on the
+                    # other core while this one packs and hashes.
+                    try:
+                        for chunk in self._event_chunks(stored_events, first_id, previous_hash, links):
+                            copy.write(chunk)
+                    except struct.error as error:  # e.g. a version outside bigint: what PostgreSQL would say
+                        raise DataError(f"cannot store event: {error}") from error
+                links += _COPY_TRAILER
+                with curs.copy(self.copy_chain_statement) as copy:
+                    copy.write(links)
+                # The rest, and COMMIT, in one round trip.
+                with conn.pipeline():
+                    if commands:
+                        curs.execute(self.insert_commands_statement, (
+                            last, [c.command_id for c in commands], [c.kind for c in commands],
+                            [c.digest for c in commands], [encode_result(c.result).decode() for c in commands]))
+                    self._insert_checkpoints(curs, checkpoints_of(kwargs))
+                    curs.execute(self.advance_sequence_statement, (last,))
+                    curs.execute(_COMMIT)
+            except BaseException:
+                if conn.info.transaction_status != TransactionStatus.IDLE:
+                    conn.execute(_ROLLBACK)
+                raise
         return list(range(first_id, first_id + len(stored_events)))
 
-    def _lock_and_read_head(self, curs: Cursor[DictRow]) -> tuple[int, bytes]:
-        curs.execute(self.lock_notify_and_read_head_statement)
+    def _lock_and_read_head(self, curs: Cursor[DictRow], begin: bool = False) -> tuple[int, bytes]:
+        curs.execute(self.begin_lock_notify_and_read_head_statement if begin
+                     else self.lock_notify_and_read_head_statement)
         while curs.description is None:  # skip the results of SET, LOCK and NOTIFY
             if not curs.nextset():
                 raise ProgrammingError("the chain head query returned no result")
@@ -180,25 +200,6 @@ class FastHashChainedRecorder(HashChainedRecorder):
                 events = bytearray()
         events += _COPY_TRAILER
         yield events
-
-
-def _command_rows(commands: Sequence[HandledCommand], position: int) -> bytes:
-    """Binary COPY data of the command table's rows (jsonb's binary form: version 1, then the text)."""
-    out = bytearray(_COPY_HEADER)
-    pack_length = _LENGTH.pack
-    for command in commands:
-        out += _FIELD_COUNT_5
-        for text in (command.command_id, command.kind, command.digest):
-            data = text.encode()
-            out += pack_length(len(data))
-            out += data
-        result = encode_result(command.result)
-        out += pack_length(len(result) + 1)
-        out += b"\x01"
-        out += result
-        out += _BIGINT_FIELD.pack(8, position)
-    out += _COPY_TRAILER
-    return bytes(out)
 
 
 def _as_uuid(originator_id: UUID | str) -> UUID:

@@ -1,0 +1,582 @@
+"""Runs the projectors: reads the event log in windows, decodes it once, and applies each window to every
+projection with exactly-once tracking (PostgreSQL) or idempotent, resumable inserts (ClickHouse).
+
+Why not eventsourcing's ProjectionRunner: it applies and tracks event by event (about 1,600 events/s
+measured, ../shared/notes), and its subscription starts with LISTEN/NOTIFY; a read model of a million
+events must catch up with whole windows. The loop here:
+
+1. reads the notification ids in (position, position + batch] of the topics any projection wants,
+   with one binary query (`LogReader`), and decodes them with the application's own mapper;
+2. hands each PostgreSQL projector the events after its own position, in ONE transaction per projector
+   and window that holds its rows and the conditional move of its tracking position (`ReadStore.advance`:
+   a window can never be applied twice, even by two processes), after taking its registry row FOR SHARE
+   (a rebuild's switch-over takes it FOR UPDATE);
+3. for ClickHouse, inserts the window's rows table by table, then records the position up to which
+   everything is durable (`projections.clickhouse_projector`).
+
+Positions are notification ids: a projection at position P has seen every event with id <= P of the
+topics it follows (the window's upper end counts even when the window held none of its events).
+The head read before each window is safe: the event store assigns ids and commits under one table
+lock, so no id below the visible maximum can appear later.
+
+Projector sessions run with `synchronous_commit = off`: a crash may lose the last few commits, rows and
+tracking together, which are then applied again; the exactly-once guarantee does not depend on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import queue
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from clickhouse_connect.driver.client import Client
+from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg import sql
+
+import domain.account
+import domain.asset
+import domain.instrument
+import domain.market
+import domain.order
+import domain.position
+import domain.wallet  # every event class must be imported for its topic to resolve
+from commands.ledger import Ledger
+from infra.event_decoder import EventDecoder
+from projections import clickhouse_store
+from projections.catalog import PG_PROJECTORS
+from projections.clickhouse_projector import NAME as CLICKHOUSE
+from projections.clickhouse_projector import ClickHouseProjector, write
+from projections.clickhouse_registry import ClickHouseRegistry
+from projections.folds import Logged
+from projections.pg_projector import PgProjector
+from projections.pg_tracking import GenerationSwitched, ReadStore
+
+DEFAULT_BATCH = 10_000
+Progress = Callable[[int], None]  # called with the position reached
+
+
+# ---- reading the log ---------------------------------------------------------------------------------
+
+
+class LogReader:
+    """Reads ranges of the event log as (notification id, domain event), decoded by the ledger's mapper.
+
+    On PostgreSQL it runs its own binary-format query on its own connection (ranges of ids, no ORDER BY
+    ... LIMIT plan to go wrong); on any other recorder it pages through `select_notifications`.
+    """
+
+    def __init__(self, ledger: Ledger, conninfo: str | None = None) -> None:
+        self.ledger = ledger
+        self.to_domain_event = ledger.mapper.to_domain_event
+        self.decoder = EventDecoder(ledger.mapper)
+        recorder = ledger.recorder
+        self.conn: psycopg.Connection[Any] | None = None
+        if conninfo is not None and isinstance(recorder, PostgresApplicationRecorder):
+            self.conn = psycopg.connect(conninfo, autocommit=True)
+            table = sql.Identifier(recorder.datastore.schema, recorder.events_table_name)
+            self.select_range = sql.SQL(
+                "SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
+                "WHERE notification_id > %s AND notification_id <= %s AND topic = ANY(%s) "
+                "ORDER BY notification_id").format(table)
+            self.select_head = sql.SQL("SELECT max(notification_id) FROM {}").format(table)
+            self.select_placements = sql.SQL(
+                "SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
+                "WHERE originator_id = ANY(%s) AND originator_version = 1").format(table)
+        self.conninfo = conninfo
+        self._lookup_conn: psycopg.Connection[Any] | None = None
+        self._lookup_lock = threading.Lock()
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        if self._lookup_conn is not None:
+            self._lookup_conn.close()
+
+    def placements(self, order_uuids: Collection[UUID]) -> dict[UUID, Any]:
+        """The placement (`Order.Created`, version 1) of each of these orders found in the log."""
+        wanted = list(order_uuids)
+        if self.conn is None or self.conninfo is None:
+            found: dict[UUID, Any] = {}
+            for uuid in wanted:
+                events = list(self.ledger.events.get(uuid, lte=1))
+                if events and isinstance(events[0], domain.order.Order.Created):
+                    found[uuid] = events[0]
+            return found
+        with self._lookup_lock:
+            if self._lookup_conn is None:
+                self._lookup_conn = psycopg.connect(self.conninfo, autocommit=True)
+            with self._lookup_conn.cursor(binary=True) as cur:
+                cur.execute(self.select_placements, (wanted,))
+                rows = cur.fetchall()
+        decode = self.decoder.decode
+        return {row[1]: event for row in rows if isinstance(event := decode(*row), domain.order.Order.Created)}
+
+    def head(self) -> int:
+        if self.conn is None:
+            return int(self.ledger.recorder.max_notification_id() or 0)
+        row = self.conn.execute(self.select_head).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def read(self, after: int, stop: int, topics: Sequence[str]) -> list[Logged]:
+        """The events of `topics` with ids in (after, stop], in id order."""
+        if stop <= after:
+            return []
+        if self.conn is None:
+            return self._read_generic(after, stop, topics)
+        decode = self.decoder.decode
+        with self.conn.cursor(binary=True) as cur:
+            cur.execute(self.select_range, (after, stop, list(topics)))
+            rows = cur.fetchall()
+        return [(row[0], decode(*row)) for row in rows]
+
+    def _read_generic(self, after: int, stop: int, topics: Sequence[str]) -> list[Logged]:
+        out: list[Logged] = []
+        start, page = after + 1, 10_000
+        recorder = self.ledger.recorder
+        while start <= stop:
+            notifications = recorder.select_notifications(start, page, stop=stop, topics=list(topics))
+            out.extend((n.id, self.to_domain_event(n)) for n in notifications)
+            if len(notifications) < page:
+                break
+            start = notifications[-1].id + 1
+        return out
+
+    def scan(self, after: int, stop: int, topics: Sequence[str], batch: int = 50_000) -> Iterator[Any]:
+        """Every event of `topics` in (after, stop], window by window."""
+        while after < stop:
+            end = min(after + batch, stop)
+            for _, event in self.read(after, end, topics):
+                yield event
+            after = end
+
+
+class ReadAhead:
+    """Reads and decodes the next windows in a background thread while the current one is applied.
+
+    The database works on the next window's query while Python applies this one (the driver releases
+    the GIL while it waits), at most `depth` windows ahead.
+    """
+
+    def __init__(self, reader: LogReader, topics: Sequence[str], windows: Iterator[tuple[int, int]],
+                 depth: int = 2) -> None:
+        self.queue: queue.Queue[tuple[int, int, list[Logged]] | BaseException | None] = queue.Queue(depth)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(reader, list(topics), windows), daemon=True,
+                                       name="log-read-ahead")
+        self.thread.start()
+
+    def _run(self, reader: LogReader, topics: list[str], windows: Iterator[tuple[int, int]]) -> None:
+        try:
+            for after, stop in windows:
+                if self.stopped.is_set():
+                    return
+                self.queue.put((after, stop, reader.read(after, stop, topics)))
+            self.queue.put(None)
+        except BaseException as error:  # handed to the consumer, which raises it
+            self.queue.put(error)
+
+    def __iter__(self) -> Iterator[tuple[int, int, list[Logged]]]:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self.stopped.set()
+        while self.thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self.queue.get(timeout=0.05)
+
+
+@contextlib.contextmanager
+def relaxed_gc() -> Iterator[None]:
+    """Collect cycles rarely while catching up: a window allocates hundreds of thousands of acyclic objects
+    (events, rows), and the default thresholds made the collector rescan them all many times per window
+    (measured: a third of the decoding time)."""
+    previous = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(200_000, 50, 1_000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+        gc.unfreeze()
+
+
+def windows(after: int, head: int, size: int, aligned: bool = False) -> Iterator[tuple[int, int]]:
+    """(after, stop] ranges of at most `size` ids up to `head`; aligned ones end on multiples of `size`."""
+    while after < head:
+        stop = (after // size + 1) * size if aligned else after + size
+        yield after, min(stop, head)
+        after = min(stop, head)
+
+
+# ---- PostgreSQL ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Tracked:
+    """A PostgreSQL projector, where it stands (generation, position, live or being rebuilt) and its own
+    connection (each projector commits on its own, so one's database work overlaps another's Python)."""
+
+    projector: PgProjector
+    generation: int
+    position: int
+    conn: psycopg.Connection[Any]
+    live: bool = True
+    classes: frozenset[type] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.classes = frozenset(self.projector.event_classes)
+
+    @property
+    def name(self) -> str:
+        return self.projector.name
+
+
+@dataclass
+class RunStats:
+    events: int = 0  # log positions covered (from the slowest projection's start to the head)
+    applied: int = 0  # events handed to projectors (an event handed to two counts twice)
+    windows: int = 0
+    seconds: float = 0.0
+
+
+def projector_connection(conninfo: str) -> psycopg.Connection[Any]:
+    conn = psycopg.connect(conninfo, autocommit=True)
+    conn.execute("SET synchronous_commit = off")
+    conn.autocommit = False
+    return conn
+
+
+class PgRunner:
+    """Keeps PostgreSQL projections up to date with the log (see the module docstring).
+
+    With several projections, each applies the windows in its own thread on its own connection, in log
+    order, at most `QUEUE_DEPTH` windows behind the reader: while one waits for PostgreSQL, another runs.
+    """
+
+    QUEUE_DEPTH = 2
+
+    def __init__(self, reader: LogReader, conninfo: str, projectors: Sequence[PgProjector],
+                 store: ReadStore | None = None, batch_size: int = DEFAULT_BATCH) -> None:
+        if batch_size <= 0:
+            raise ValueError("batch_size must be positive")
+        self.reader = reader
+        self.conninfo = conninfo
+        self.store = store or ReadStore()
+        self.batch_size = batch_size
+        self.conn = projector_connection(conninfo)
+        self.projectors = list(projectors)
+        for projector in self.projectors:
+            self.bind(projector)
+        self.tracked: list[Tracked] = []
+
+    def bind(self, projector: PgProjector) -> PgProjector:
+        """Give a projector that looks placements up in the log (market data) this reader's look-up."""
+        if hasattr(projector, "placements") and projector.placements is None:
+            projector.placements = self.reader.placements
+        return projector
+
+    def close(self) -> None:
+        for t in self.tracked:
+            t.conn.close()
+        self.conn.close()
+
+    def __enter__(self) -> PgRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- generations ---------------------------------------------------------------------------
+    def setup(self) -> list[Tracked]:
+        """Create the registry and, for a projection never created, its generation 1 (live, at 0)."""
+        store = self.store
+        created: list[PgProjector] = []
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{store.prefix}:setup",))
+            store.create_registry(cur)
+            for projector in self.projectors:
+                if store.live_generation(cur, projector.name) is None:
+                    self._create(cur, projector, 1)
+                    store.activate(cur, projector.name, 1, projector.exposed)
+                    created.append(projector)
+        for projector in created:
+            self._create_outside_transaction(projector, 1)
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            live = store.positions(cur)
+        self.tracked = [Tracked(p, *live[p.name], projector_connection(self.conninfo)) for p in self.projectors]
+        return self.tracked
+
+    def _create(self, cur: psycopg.Cursor[Any], projector: PgProjector, generation: int) -> None:
+        schema = self.store.create_generation(cur, projector.name, generation)
+        cur.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
+        projector.create(cur)
+        cur.execute("SET LOCAL search_path TO DEFAULT")
+
+    def _create_outside_transaction(self, projector: PgProjector, generation: int) -> None:
+        hook = getattr(projector, "create_outside_transaction", None)
+        if hook is None:
+            return
+        self.conn.autocommit = True
+        try:
+            schema = self.store.generation_schema(projector.name, generation)
+            self.conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+            hook(self.conn)
+            self.conn.execute("SET search_path TO DEFAULT")
+        finally:
+            self.conn.autocommit = False
+
+    # ---- the loop ------------------------------------------------------------------------------
+    def catch_up(self, until: int | None = None, progress: Progress | None = None,
+                 tracked: Sequence[Tracked] | None = None) -> RunStats:
+        """Apply every window up to `until` (default: the head now) to the projections; return the counts."""
+        chosen = list(self.tracked if tracked is None else tracked)
+        stats = RunStats()
+        if not chosen:
+            return stats
+        began = time.perf_counter()
+        head = self.reader.head() if until is None else until
+        start = min(t.position for t in chosen)
+        topics = sorted(set().union(*(t.projector.topics for t in chosen)))
+        ahead = ReadAhead(self.reader, topics, windows(start, head, self.batch_size))
+        try:
+            with relaxed_gc():
+                if len(chosen) == 1:
+                    for _, stop, batch in ahead:
+                        stats.applied += self.apply(chosen[0], batch, stop)
+                        stats.windows += 1
+                        if progress is not None:
+                            progress(stop)
+                else:
+                    self._fan_out(ahead, chosen, stats, progress)
+        finally:
+            ahead.close()
+        stats.events = max(0, head - start)
+        stats.seconds = time.perf_counter() - began
+        return stats
+
+    def _fan_out(self, ahead: ReadAhead, chosen: Sequence[Tracked], stats: RunStats,
+                 progress: Progress | None) -> None:
+        """Each projection applies the windows in its own thread; the first failure stops them all."""
+        queues = [queue.Queue[tuple[list[Logged], int] | None](self.QUEUE_DEPTH) for _ in chosen]
+        failures: list[BaseException] = []
+        applied = [0] * len(chosen)
+
+        def work(index: int) -> None:
+            t, inbox = chosen[index], queues[index]
+            while (item := inbox.get()) is not None:
+                if failures:
+                    continue  # drain: a window after a failure is not applied
+                try:
+                    applied[index] += self.apply(t, *item)
+                except BaseException as error:
+                    failures.append(error)
+
+        threads = [threading.Thread(target=work, args=(index,), name=f"project-{t.name}", daemon=True)
+                   for index, t in enumerate(chosen)]
+        for thread in threads:
+            thread.start()
+        try:
+            for _, stop, batch in ahead:
+                if failures:
+                    break
+                for inbox in queues:
+                    inbox.put((batch, stop))
+                stats.windows += 1
+                if progress is not None:
+                    progress(min(t.position for t in chosen))
+        finally:
+            for inbox in queues:
+                inbox.put(None)
+            for thread in threads:
+                thread.join()
+        stats.applied += sum(applied)
+        if failures:
+            raise failures[0]
+        if progress is not None:
+            progress(min(t.position for t in chosen))
+
+    def apply(self, t: Tracked, batch: Sequence[Logged], stop: int) -> int:
+        """Apply the events of `batch` after t's position and move it to `stop`, in one transaction on t's
+        connection (a savepoint when a transaction is open there). Returns how many events it applied."""
+        if t.position >= stop:
+            return 0
+        projector, classes, after = t.projector, t.classes, t.position
+        events = [logged for logged in batch if logged[0] > after and type(logged[1]) in classes]
+        try:
+            with t.conn.transaction(), t.conn.cursor() as cur:
+                if t.live:
+                    generation = self.store.live_generation(cur, t.name, "FOR SHARE")
+                    if generation != t.generation:
+                        raise GenerationSwitched(t.name, generation or 0)
+                schema = self.store.generation_schema(t.name, t.generation)
+                cur.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
+                if not projector.loaded:
+                    projector.load(cur)
+                    projector.loaded = True
+                if events:
+                    projector.apply(cur, events)
+                self.store.advance(cur, t.name, t.generation, after, stop)
+        except GenerationSwitched as switched:
+            projector.reset()
+            self._follow_switch(t, switched.generation)
+            return 0
+        except BaseException:
+            projector.reset()  # its cache may be ahead of what the rolled-back transaction stored
+            raise
+        t.position = stop
+        return len(events)
+
+    def _follow_switch(self, t: Tracked, generation: int) -> None:
+        with t.conn.transaction(), t.conn.cursor() as cur:
+            t.generation = generation
+            t.position = self.store.generations(cur, t.name)[generation]
+
+    def follow(self, stop: threading.Event, idle_s: float = 0.2, progress: Progress | None = None) -> None:
+        """Keep catching up until `stop` is set (polls the head every `idle_s` when idle)."""
+        while not stop.is_set():
+            if self.catch_up(progress=progress).windows == 0:
+                stop.wait(idle_s)
+
+    # ---- rebuild -------------------------------------------------------------------------------
+    def rebuild(self, projector: PgProjector, progress: Progress | None = None, keep_old: bool = False) -> Tracked:
+        """Build a new generation of `projector` from position 0 beside the live one, then switch over.
+
+        The catch-up runs in ordinary windows while the old generation keeps serving (and a live runner
+        elsewhere keeps updating it). The switch takes the registry row FOR UPDATE, applies whatever the
+        log gained meanwhile, and repoints the views, in one transaction; then the old generation is
+        dropped (unless `keep_old`).
+        """
+        store, name = self.store, self.bind(projector).name
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{store.prefix}:setup",))
+            store.create_registry(cur)
+            old = store.live_generation(cur, name)
+            generation = max(store.generations(cur, name), default=0) + 1
+            self._create(cur, projector, generation)
+        self._create_outside_transaction(projector, generation)
+        t = Tracked(projector, generation, 0, projector_connection(self.conninfo), live=False)
+        self.tracked.append(t)
+        while self.reader.head() - t.position > self.batch_size:
+            self.catch_up(progress=progress, tracked=[t])
+        with t.conn.transaction(), t.conn.cursor() as cur:
+            store.live_generation(cur, name, "FOR UPDATE")
+            self.catch_up(progress=progress, tracked=[t])
+            store.activate(cur, name, generation, projector.exposed)
+        t.live = True
+        if old is not None and not keep_old:
+            with self.conn.transaction(), self.conn.cursor() as cur:
+                store.drop_generation(cur, name, old)
+        return t
+
+
+# ---- ClickHouse ------------------------------------------------------------------------------------
+
+
+class ClickHouseRunner:
+    """Keeps the ClickHouse projection up to date with the log (see projections/clickhouse_projector.py).
+
+    Windows are aligned on multiples of the batch size, so a replayed window yields the same rows in
+    the same inserts, which ClickHouse's insert deduplication drops.
+    """
+
+    def __init__(self, reader: LogReader, client: Client, registry: ClickHouseRegistry,
+                 batch_size: int = DEFAULT_BATCH) -> None:
+        if batch_size <= 0:
+            raise ValueError("batch_size must be positive")
+        self.reader = reader
+        self.client = client
+        self.registry = registry
+        self.batch_size = batch_size
+        self.projector = ClickHouseProjector()
+        self.generation = 0
+        self.position = 0
+        self.started = False
+
+    def setup(self) -> int:
+        """Use the live generation (creating generation 1 if none), read its position and state back."""
+        generation = self.registry.live_generation(self.client, CLICKHOUSE)
+        if generation is None:
+            generation = 1
+            self.registry.create_generation(self.client, generation)
+            self.registry.activate(self.client, CLICKHOUSE, generation)
+        self._start(generation)
+        return self.position
+
+    def _start(self, generation: int) -> None:
+        self.registry.use(self.client, generation)
+        clickhouse_store.create_tables(self.client)
+        self.generation = generation
+        self.position = clickhouse_store.tracked_position(self.client, CLICKHOUSE)
+        reference = self.reader.scan(0, self.position, sorted(self.projector.reference_topics))
+        self.projector.load_state(self.client, self.position, reference)
+        self.started = True
+
+    def catch_up(self, until: int | None = None, progress: Progress | None = None,
+                 follow_switch: bool = True) -> RunStats:
+        if not self.started:
+            self._start(self.generation)
+        if follow_switch:
+            live = self.registry.live_generation(self.client, CLICKHOUSE)
+            if live is not None and live != self.generation:
+                self._start(live)  # a rebuild switched generations
+        stats = RunStats()
+        began = time.perf_counter()
+        head = self.reader.head() if until is None else until
+        start = self.position
+        topics = sorted(self.projector.topics)
+        ahead = ReadAhead(self.reader, topics, windows(start, head, self.batch_size, aligned=True))
+        try:
+            with relaxed_gc():
+                for _, stop, batch in ahead:
+                    self.apply(batch, stop)
+                    stats.applied += len(batch)
+                    stats.windows += 1
+                    if progress is not None:
+                        progress(stop)
+        finally:
+            ahead.close()
+        stats.events = max(0, head - start)
+        stats.seconds = time.perf_counter() - began
+        return stats
+
+    def apply(self, batch: Sequence[Logged], stop: int) -> None:
+        try:
+            write(self.client, self.projector.rows(batch))
+            clickhouse_store.record_position(self.client, CLICKHOUSE, self.projector.safe_position(stop))
+        except BaseException:
+            self.started = False  # the state may be ahead of what is durable: read it back before going on
+            raise
+        self.position = stop
+
+    def rebuild(self, progress: Progress | None = None, keep_old: bool = False) -> int:
+        """Fill a new generation (database) from position 0, then make it the live one."""
+        old = self.registry.live_generation(self.client, CLICKHOUSE)
+        generation = self.registry.next_generation(self.client)
+        self.registry.create_generation(self.client, generation)
+        self.projector = ClickHouseProjector()
+        self.registry.use(self.client, generation)
+        clickhouse_store.create_tables(self.client)
+        self.generation, self.position, self.started = generation, 0, True
+        while self.reader.head() > self.position:
+            self.catch_up(progress=progress, follow_switch=False)
+        self.registry.activate(self.client, CLICKHOUSE, generation)
+        if old is not None and old != generation and not keep_old:
+            self.registry.drop_generation(self.client, old)
+        return generation
+
+
+def pg_projector_names() -> list[str]:
+    return list(PG_PROJECTORS)
