@@ -25,7 +25,7 @@ from eventsourcing.persistence import ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composable, Identifier
 
 from commands.ledger_store import (
     EngineCheckpoint,
@@ -38,6 +38,11 @@ from commands.ledger_store import (
 
 GENESIS = bytes(32)
 ChainRow = tuple[int, UUID, int, str, bytes, bytes | None]  # id, originator, version, topic, state, hash
+
+
+def rendered(statement: Composable | bytes) -> bytes:
+    """A composed statement as the bytes psycopg would send (identifiers quoted, UTF-8)."""
+    return statement if isinstance(statement, bytes) else statement.as_bytes(None)
 
 
 def event_hash(previous: bytes, notification_id: int, originator_id: UUID | str, originator_version: int,
@@ -109,6 +114,12 @@ class HashChainedRecorder(PostgresApplicationRecorder):
             "FROM {schema}.{events} e LEFT JOIN {schema}.{chain} c USING (notification_id) "
             "WHERE e.notification_id > %s ORDER BY e.notification_id LIMIT %s"
         ).format(schema=schema, chain=chain, events=Identifier(self.events_table_name))
+
+        # Rendered once: psycopg would otherwise compose the SQL objects to bytes on every execute.
+        for name in ("insert_chain_statement", "select_last_hash_statement", "insert_commands_statement",
+                     "select_commands_statement", "select_existing_statement", "select_max_id_statement",
+                     "insert_checkpoint_statement", "select_checkpoint_statement", "select_chain_statement"):
+            setattr(self, name, rendered(getattr(self, name)))
 
     def _fetch_ids_after_insert_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent],
                                        **kwargs: Any) -> Sequence[int] | None:

@@ -49,7 +49,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from commands.ledger_store import checkpoints_of, commands_of, encode_result
-from infra.chained_recorder import GENESIS, HashChainedRecorder
+from infra.chained_recorder import GENESIS, HashChainedRecorder, rendered
 
 # PostgreSQL's binary COPY format: signature, flags (int32), header extension length (int32), then per
 # row a field count (int16) and per field a length (int32) and the value in its binary send format
@@ -64,8 +64,8 @@ _BIGINT_FIELD = struct.Struct(">iq")
 _CHAIN_ROW = struct.Struct(">hiqi32s")  # 2 fields; notification id; 32-byte hash
 _INT64 = struct.Struct(">q")
 _FIELD_COUNT_5 = struct.pack(">h", 5)
-_COMMIT = SQL("COMMIT")
-_ROLLBACK = SQL("ROLLBACK")
+_COMMIT = b"COMMIT"
+_ROLLBACK = b"ROLLBACK"
 _CHUNK_BYTES = 128 * 1024  # about 500 events of a few hundred bytes per write
 
 
@@ -100,6 +100,9 @@ class FastHashChainedRecorder(HashChainedRecorder):
              self.select_head_statement])
         self.begin_lock_notify_and_read_head_statement: Composed = SQL("; ").join(
             [SQL("BEGIN"), self.lock_notify_and_read_head_statement])
+        for name in ("copy_events_statement", "copy_chain_statement", "advance_sequence_statement",
+                     "lock_notify_and_read_head_statement", "begin_lock_notify_and_read_head_statement"):
+            setattr(self, name, rendered(getattr(self, name)))
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
