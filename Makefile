@@ -24,12 +24,16 @@ bench-engine: setup
 
 setup: system-deps $(STAMP)
 
-# PostgreSQL server binaries (initdb, pg_ctl) for the embedded store and the integration tests.
+# PostgreSQL server binaries (initdb, pg_ctl) for the embedded store and the integration tests, and
+# wrk, the HTTP load generator of `tradex bench api`.
 system-deps:
-	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; else \
-		echo "installing $(PG_DEB) (server binaries for the embedded store)"; \
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing $(PG_DEB)"; \
+	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(PG_DEB); \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
 $(STAMP): pyproject.toml

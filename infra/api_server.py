@@ -10,7 +10,8 @@
 Wiring into `tradex run` (after the venue is started and its sequencer runs):
 
     api = ApiSettings.from_env()
-    app = build_api(ledger, venue, sequencer, api, settings.data_dir)
+    app = build_api(ledger, venue, sequencer, api, settings.data_dir,
+                    read_models_conninfo=store.info.conninfo())  # omit: queries from the in-memory fold
     serve_venue(app, api)          # blocks; Ctrl-C stops uvicorn, then stop the sequencer
 """
 
@@ -39,6 +40,7 @@ from domain.errors import LedgerError
 from infra.token_cli import DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEV_ALGORITHM, DEV_KID, api_dir, ensure_dev_keys
 from queries.app import ApiConfig, create_app
 from queries.auth import ApiKeyStore, Authenticator, JwtSettings, JwtVerifier, VerificationKey
+from queries.pg_read_models import PgReadModels
 from queries.ports import ApiCommand, CommandOutcome, WriteSideStats
 
 
@@ -192,9 +194,12 @@ def authenticator_for(api: ApiSettings, data_dir: Path) -> Authenticator:
 
 
 def build_api(ledger: Ledger, venue: Venue, sequencer: Sequencer, api: ApiSettings, data_dir: Path,
-              authenticator: Authenticator | None = None) -> Starlette:
+              authenticator: Authenticator | None = None, read_models_conninfo: str | None = None) -> Starlette:
+    """The app. With `read_models_conninfo` (the database the projector runner writes `rm.*` to) queries
+    are answered from the PostgreSQL read models; without it, from the API's in-memory fold of the log."""
+    read_models = PgReadModels(read_models_conninfo) if read_models_conninfo else None
     return create_app(api.config(), SequencerGateway(venue, sequencer), LedgerEventFeed(ledger),
-                      authenticator or authenticator_for(api, data_dir))
+                      authenticator or authenticator_for(api, data_dir), read_models)
 
 
 # ---- running it ------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import sys
 from infra.engine_cli import add_engine_parser
 from infra.run_command import add_run_parser
 from infra.simulate_command import add_simulate_parser
+from infra.token_cli import add_token_parser
 
 
 def _add_bench_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,6 +40,11 @@ def _add_bench_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
 
     pipeline_bench.add_arguments(pipeline)
     pipeline.set_defaults(func=pipeline_bench.run)
+    api = targets.add_parser("api", help="the HTTP API over loopback: placements and queries, req/s and p50/p99")
+    from bench import api_bench
+
+    api_bench.add_arguments(api)
+    api.set_defaults(func=api_bench.run)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parser(subparsers)
     add_simulate_parser(subparsers)
     add_engine_parser(subparsers)
+    add_token_parser(subparsers)
     _add_bench_parser(subparsers)
     return parser
 
