@@ -1,4 +1,12 @@
-"""`tradex run`: start the ledger on its store, load the seed, play the scripted session, prove the books."""
+"""`tradex run`: the whole venue on its embedded default (or configured store).
+
+1. Start the event store, load the seed's reference data, play its scripted session (idempotent: every
+   step has a fixed command id), print the books and prove them (zero-sum, hash chain).
+2. Unless `--seconds 0`: start the venue's write side (books rebuilt from the log), the projectors, and
+   the HTTP/WebSocket API on 127.0.0.1:8000 (TRADEX_API_HOST/PORT); with `--simulate`, a synthetic
+   market trades at once. It serves until Ctrl-C / SIGTERM, or for `--seconds N`, then stops everything
+   in order and prints a summary.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +33,10 @@ def add_run_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     parser = subparsers.add_parser("run", help="run the ledger on its embedded default (or configured store)")
     parser.add_argument("--data-dir", help="where the embedded PostgreSQL keeps its data (default ./var)")
     parser.add_argument("--seed", help="seed file (TOML); default: the demo seed")
+    parser.add_argument("--simulate", action="store_true", help="add a synthetic market (live data at once)")
+    parser.add_argument("--rate", type=float, default=200.0, help="commands/s of --simulate (default 200)")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="serve this long, then stop (default: until Ctrl-C; 0: the report only)")
     parser.set_defaults(func=run)
 
 
@@ -66,7 +78,13 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
                   + f", head {chain.head_hash.hex()[:16]}", file=out)
         print(f"log head: notification {ledger.recorder.max_notification_id()}; "
               f"done in {time.perf_counter() - began:.2f} s", file=out)
-    return 0 if report.holds and chain_ok and not failures else 1
+        healthy = report.holds and chain_ok and not failures
+        if not healthy or getattr(args, "seconds", None) == 0:
+            return 0 if healthy else 1
+        from infra.venue_service import serve
+
+        return serve(ledger, store, settings, simulate=bool(getattr(args, "simulate", False)),
+                     rate=float(getattr(args, "rate", 200.0)), seconds=getattr(args, "seconds", None), out=out)
 
 
 def _print_reference_data(ledger: Ledger, out: TextIO) -> None:

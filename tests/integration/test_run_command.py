@@ -24,8 +24,8 @@ def data_dir() -> Iterator[Path]:
     shutil.rmtree(base, ignore_errors=True)
 
 
-def tradex(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEX_")}
+def tradex(*args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEX_")} | extra_env
     return subprocess.run([sys.executable, "-m", "infra.cli", *args], capture_output=True, text=True, env=env,
                           timeout=120, check=False)
 
@@ -35,7 +35,7 @@ def balances_section(output: str) -> str:
 
 
 def test_run_plays_the_session_proves_zero_sum_and_is_safe_to_rerun(data_dir: Path) -> None:
-    first = tradex("run", "--data-dir", str(data_dir))
+    first = tradex("run", "--data-dir", str(data_dir), "--seconds", "0")
     assert first.returncode == 0, first.stderr + first.stdout
     assert "invariants hold" in first.stdout
     assert re.search(r"sum of all balances is BTC 0, ETH 0, USDT 0", first.stdout)
@@ -43,7 +43,7 @@ def test_run_plays_the_session_proves_zero_sum_and_is_safe_to_rerun(data_dir: Pa
     assert "refused account_not_verified" in first.stdout and "refused insufficient_funds" in first.stdout
     assert re.search(r"fees\s+USDT\s+90\.000000", first.stdout)
     assert re.search(r"hash chain: \d+ events verified, intact", first.stdout)
-    second = tradex("run", "--data-dir", str(data_dir))
+    second = tradex("run", "--data-dir", str(data_dir), "--seconds", "0")
     assert second.returncode == 0, second.stderr + second.stdout
     assert "already applied" in second.stdout and "session:1:deposit      applied" not in second.stdout
     assert balances_section(second.stdout) == balances_section(first.stdout)
@@ -52,6 +52,21 @@ def test_run_plays_the_session_proves_zero_sum_and_is_safe_to_rerun(data_dir: Pa
 def test_run_with_a_broken_seed_exits_non_zero_with_a_message(data_dir: Path, tmp_path: Path) -> None:
     seed = tmp_path / "seed.toml"
     seed.write_text('[[session]]\nstep = "teleport"\n')
-    result = tradex("run", "--data-dir", str(data_dir), "--seed", str(seed))
+    result = tradex("run", "--data-dir", str(data_dir), "--seed", str(seed), "--seconds", "0")
     assert result.returncode == 2
     assert "unknown step 'teleport'" in result.stderr
+
+
+def test_run_serves_the_whole_venue_with_a_simulated_market_then_stops_cleanly(data_dir: Path) -> None:
+    served = tradex("run", "--data-dir", str(data_dir), "--simulate", "--seconds", "4", TRADEX_API_PORT="0")
+    assert served.returncode == 0, served.stderr + served.stdout
+    api_line = next(line for line in served.stdout.splitlines() if line.startswith("api: http://127.0.0.1:"))
+    assert "/docs" in api_line
+    stopped = next(line for line in served.stdout.splitlines() if line.startswith("stopped: "))
+    simulated = int(re.search(r"simulated flow (\d+) commands", stopped).group(1))  # type: ignore[union-attr]
+    assert simulated > 0
+    # a second start rebuilds the books from the log, including the simulated market's batches
+    again = tradex("run", "--data-dir", str(data_dir), "--seconds", "1", TRADEX_API_PORT="0")
+    assert again.returncode == 0, again.stderr + again.stdout
+    rebuilt = next(line for line in again.stdout.splitlines() if line.startswith("venue: books rebuilt"))
+    assert sum(int(n) for n in re.findall(r"(\d+) engine commands replayed", rebuilt)) > 0
