@@ -11,7 +11,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from commands import ledger_commands as c
 from commands.ledger import Ledger
 from commands.order_commands import PlaceOrder
 from commands.sequencer import Sequencer
@@ -22,7 +21,7 @@ from infra.bootstrap import open_ledger
 from infra.progress import Progress
 from infra.seed import SeedError, load_seed, reference_commands
 from infra.settings import SettingsError, load_settings
-from infra.simulation import MarketSimulation, SimulatedMarket
+from infra.simulated_flow import market_simulation, open_simulated_accounts
 
 
 def add_simulate_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,9 +40,7 @@ def add_simulate_parser(subparsers: argparse._SubParsersAction[argparse.Argument
 def _setup(ledger: Ledger, account_ids: list[int], seed_path: str) -> None:
     for command in reference_commands(load_seed(seed_path)):
         ledger.execute(command)
-    for account in account_ids:
-        ledger.execute(c.OpenAccount(f"sim:open:{account}", account, {"name": f"simulated trader {account}"}))
-        ledger.execute(c.VerifyKyc(f"sim:kyc:{account}", account, "simulation"))
+    open_simulated_accounts(ledger, tuple(account_ids))
 
 
 def simulate(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
@@ -71,9 +68,7 @@ def simulate(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             replayed = venue.start()
             print(f"venue started on {'embedded' if store.embedded else 'configured'} PostgreSQL; replayed "
                   + ", ".join(f"{symbol} {count} engine commands" for symbol, count in replayed.items()), file=out)
-            markets = [SimulatedMarket(i.spec, min(i.spec.min_price_ticks * 60, i.spec.max_price_ticks))
-                       for i in ledger.instruments() if i.status == "trading"]
-            simulation = MarketSimulation(markets, accounts, seed=args.seed)
+            simulation = market_simulation(ledger, tuple(accounts), seed=args.seed)
             counts: Counter[str] = Counter()
             with Sequencer(venue) as sequencer:
                 funding = list(simulation.funding(quote_amount=10**15, base_amount=10**12))
