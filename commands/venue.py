@@ -86,6 +86,7 @@ class PreparedBatch:
     aggregates: dict[Any, Aggregate]  # the touched aggregates by id (their types choose snapshots)
     handled: list[HandledCommand]
     checkpoints: list[EngineCheckpoint] = field(default_factory=list)
+    snapshots: list[Any] = field(default_factory=list)  # encoded aggregate snapshots, stored after the events
 
 
 @dataclass
@@ -266,8 +267,9 @@ class Venue:
             for record in handled:  # known at once, so that a resend in the next batch is a duplicate
                 self.handled[record.command_id] = record
             events = [event for aggregate in batch.touched.values() for event in aggregate.collect_events()]
+            snapshots = self.ledger.encode_due_snapshots(events, batch.touched)
             self._forget_closed_orders()
-            return PreparedBatch(batch.outcomes, events, batch.touched, handled, batch.checkpoints)
+            return PreparedBatch(batch.outcomes, events, batch.touched, handled, batch.checkpoints, snapshots)
         except Exception as error:
             self.halted = f"venue halted by {type(error).__name__}: {error}"
             raise
@@ -279,7 +281,7 @@ class Venue:
             raise VenueHalted(self.halted)
         try:
             position = self.ledger.record(prepared.events, prepared.aggregates, prepared.handled,
-                                          prepared.checkpoints)
+                                          prepared.checkpoints, prepared.snapshots)
         except Exception as error:
             self.halted = f"venue halted by {type(error).__name__}: {error}"
             raise

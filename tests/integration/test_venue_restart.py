@@ -170,3 +170,25 @@ def test_a_tampered_batch_after_the_checkpoint_is_still_refused(make_pg_ledger: 
                            (json.dumps(document).encode(), notification_id))
     with pytest.raises(VenueStartError, match="gives different events than the log recorded"):
         Venue(make_pg_ledger()).start()
+
+
+def test_the_venue_snapshots_aggregates_from_their_state_and_loading_from_the_snapshot_agrees(
+        make_pg_ledger: Callable[..., Ledger], pg: PgConnectionInfo) -> None:
+    ledger = make_pg_ledger()
+    seed_reference_data(ledger)
+    venue = Venue(ledger)
+    venue.start()
+    assert venue.process([c.Deposit("fund", ALICE, "USDT", 10**12)])[0].ok
+    for n in range(105):  # one hold per batch: the wallet passes version 100
+        outcome, = venue.process([PlaceOrder(f"s-{n}", ALICE, "BTC-USDT", "buy", "limit", "0.001",
+                                             price=f"{50_000 + n}.00")])
+        assert outcome.ok
+    wallet = ledger.wallet(ALICE)
+    assert wallet.version > 100
+    with psycopg.connect(pg.conninfo()) as connection:
+        versions = [row[0] for row in connection.execute(
+            "SELECT originator_version FROM ledger_snapshots WHERE originator_id = %s", (wallet.id,))]
+    assert versions == [100]
+    fresh = make_pg_ledger().wallet(ALICE)  # loaded from the snapshot plus the later events
+    assert fresh.version == wallet.version
+    assert fresh.balances() == wallet.balances() and fresh.holds == wallet.holds
