@@ -17,8 +17,9 @@ The writer allocates hundreds of thousands of short-lived objects per second (ev
 engine rows) while it keeps a large, slowly growing set of long-lived ones (open orders, wallets,
 positions). With the collector's default thresholds the full collections, which walk every long-lived
 object, took a quarter of the writer's CPU at a few thousand orders/s (measured, docs/write-side.md).
-So `start` freezes what exists (startup state is never collected again) and raises the thresholds:
-young objects are still collected, full collections become rare. The ledger's objects hold no reference
+So `start` freezes what exists (startup state is never collected again), raises the thresholds, and
+after each committed batch freezes again what survived it: young objects are still collected, and full
+collections stay small however many orders are open. The ledger's objects hold no reference
 cycles of their own; memory is reclaimed by reference counting as before.
 """
 
@@ -213,6 +214,10 @@ class Sequencer:
             self.stats.record(len(batch), time.perf_counter_ns() - began)
             for (_, future), outcome in zip(batch, outcomes, strict=True):
                 future.set_result(outcome)
+            if self._gc_thresholds is not None:
+                # What survived a batch (open orders, records) joins the frozen generation, which full
+                # collections never walk; what dies later is still freed by reference counting.
+                gc.freeze()
 
     def _fail(self, batch: Pending, error: BaseException) -> None:
         if self.failure is None:

@@ -255,8 +255,8 @@ class Venue:
                 with causation(batch.now_ns, command.command_id):
                     try:
                         batch.outcomes[index].result = self._admit(batch, index, command)
-                    except LedgerError as error:
-                        batch.outcomes[index].error = error
+                    except LedgerError as error:  # kept without its traceback (no frames kept alive)
+                        batch.outcomes[index].error = error.with_traceback(None)
             for runtime in list(self.markets.values()):
                 if runtime.rows:
                     self._match(batch, runtime)
@@ -310,7 +310,7 @@ class Venue:
             try:
                 digest = self.ledger.digest(command)
             except LedgerError as error:
-                batch.outcomes[index].error = error
+                batch.outcomes[index].error = error.with_traceback(None)
                 digests.append("")
                 continue
             digests.append(digest)
