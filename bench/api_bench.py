@@ -27,8 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +42,7 @@ from commands.venue import Venue
 from infra.api_server import ApiServer, LedgerEventFeed, SequencerGateway
 from infra.bootstrap import postgres_env
 from infra.clock import WallClock
-from infra.embedded_postgres import EmbeddedPostgres, PgConnectionInfo
+from infra.embedded_postgres import PgConnectionInfo, temporary_server
 from infra.token_cli import mint_token
 from queries.app import ApiConfig, create_app
 from queries.auth import ApiKeyStore, Authenticator, JwtSettings, JwtVerifier, VerificationKey
@@ -100,18 +99,9 @@ class PhaseResult:
     mean_batch: float = 0.0
 
 
-@contextmanager
-def embedded_server() -> Iterator[PgConnectionInfo]:
-    base = Path(tempfile.mkdtemp(prefix="tradex-api-bench-"))
-    os.chmod(base, 0o755)  # as root the server runs as `postgres`, which must enter its data directory
-    server = EmbeddedPostgres(base / "pgdata", fsync=True)
-    try:
-        yield server.start()
-    finally:
-        try:
-            server.stop()
-        finally:
-            shutil.rmtree(base, ignore_errors=True)
+def embedded_server() -> AbstractContextManager[PgConnectionInfo]:
+    """A private PostgreSQL with fsync on, in a temporary directory removed afterwards."""
+    return temporary_server("tradex-api-bench-")
 
 
 def setup_commands(accounts: list[int]) -> list[c.Command]:

@@ -42,7 +42,6 @@ import json
 import math
 import os
 import platform
-import shutil
 import sys
 import tempfile
 import threading
@@ -50,7 +49,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -79,7 +78,7 @@ from domain.market import Market
 from infra.balances_report import balance_rows, check_invariants
 from infra.bootstrap import postgres_env
 from infra.clock import WallClock
-from infra.embedded_postgres import EmbeddedPostgres, PgConnectionInfo
+from infra.embedded_postgres import PgConnectionInfo, temporary_server
 from infra.progress import Progress
 from infra.table import render_table
 
@@ -195,19 +194,9 @@ class Acks:
 
 
 # ---- the server and a phase's database ------------------------------------------------------------
-@contextmanager
-def embedded_server() -> Iterator[PgConnectionInfo]:
+def embedded_server() -> AbstractContextManager[PgConnectionInfo]:
     """A private PostgreSQL with fsync on, in a temporary directory removed afterwards."""
-    base = Path(tempfile.mkdtemp(prefix="tradex-pipeline-bench-"))
-    os.chmod(base, 0o755)  # as root the server runs as `postgres`, which must enter its data directory
-    server = EmbeddedPostgres(base / "pgdata", fsync=True)
-    try:
-        yield server.start()
-    finally:
-        try:
-            server.stop()
-        finally:
-            shutil.rmtree(base, ignore_errors=True)
+    return temporary_server("tradex-pipeline-bench-")
 
 
 def server_settings(info: PgConnectionInfo) -> dict[str, str]:

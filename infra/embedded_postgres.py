@@ -11,7 +11,10 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -173,3 +176,18 @@ class EmbeddedPostgres:
             exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.dbname,)).fetchone()
             if not exists:
                 connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.dbname)))
+
+
+@contextmanager
+def temporary_server(prefix: str, fsync: bool = True) -> Iterator[PgConnectionInfo]:
+    """A private server in a new temporary directory, stopped and removed afterwards (benchmarks, tools)."""
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    os.chmod(base, 0o755)  # as root the server runs as `postgres`, which must enter its data directory
+    server = EmbeddedPostgres(base / "pgdata", fsync=fsync)
+    try:
+        yield server.start()
+    finally:
+        try:
+            server.stop()
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
