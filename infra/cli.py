@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from infra.analytics_cli import add_analytics_parser
 from infra.engine_cli import add_engine_parser
+from infra.projections_cli import add_projections_parser
 from infra.run_command import add_run_parser
 from infra.simulate_command import add_simulate_parser
 from infra.token_cli import add_token_parser
@@ -45,6 +47,12 @@ def _add_bench_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
 
     api_bench.add_arguments(api)
     api.set_defaults(func=api_bench.run)
+    projections = targets.add_parser("projections", help="read models catching up a 1M-event log: events/s "
+                                     "into PostgreSQL and ClickHouse, rebuild time")
+    from bench import projections_bench
+
+    projections_bench.add_arguments(projections)
+    projections.set_defaults(func=projections_bench.run)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_simulate_parser(subparsers)
     add_engine_parser(subparsers)
     add_token_parser(subparsers)
+    add_projections_parser(subparsers)
+    add_analytics_parser(subparsers)
     _add_bench_parser(subparsers)
     return parser
 

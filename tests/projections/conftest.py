@@ -1,10 +1,12 @@
 """Fixtures of the read-model tests: a PostgreSQL connection on the test's fresh database, an embedded
-ClickHouse (chdb) in a temporary directory, and trade sets (hand-made and seeded random)."""
+ClickHouse (chdb) in a temporary directory, trade sets (hand-made and seeded random), and one scripted
+trading session's log with its from-scratch model (`session_log`, built once per test run)."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +14,13 @@ import psycopg
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from infra.embedded_postgres import PgConnectionInfo
+from commands.ledger import Ledger
+from infra.bootstrap import postgres_env
+from infra.embedded_postgres import EmbeddedPostgres, PgConnectionInfo
 from projections.clickhouse_store import clickhouse_client, create_tables
 from projections.market_data import NS_PER_DAY, NS_PER_MINUTE, TradeRow
+from tests.projections.log_model import Logged, Model, model, read_log
+from tests.projections.session import run_session, session_clock
 
 DAY0_NS = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z
 SYMBOLS = ("BTC-USDT", "ETH-USDT", "SOL-USDT")
@@ -66,3 +72,46 @@ def random_trades(seed: int, count: int, *, days: int = 3, accounts: int = 6) ->
         rows.append(trade(position, rng.choice(SYMBOLS), max(ts_ns, 0), rng.randint(1, 400), rng.randint(1, 60),
                           taker_side=rng.choice(("buy", "sell")), buy_account=buyer, sell_account=seller))
     return rows
+
+
+# ---- a trading session's log, shared by the projection tests ---------------------------------------
+
+
+@dataclass
+class SessionLog:
+    """A database holding one scripted trading session's log, its ledger, and the from-scratch model."""
+
+    info: PgConnectionInfo
+    ledger: Ledger
+    log: list[Logged]
+    model: Model
+
+    @property
+    def conninfo(self) -> str:
+        return self.info.conninfo()
+
+    @property
+    def head(self) -> int:
+        return self.model.head
+
+
+@pytest.fixture(scope="session")
+def session_log(postgres_server: tuple[EmbeddedPostgres, PgConnectionInfo]) -> Iterator[SessionLog]:
+    """The session of tests/projections/session.py, written once to its own database. Tests must not add
+    events to it (each uses its own read-model prefix or ClickHouse directory)."""
+    _, server = postgres_server
+    name = "projection_session"
+    with psycopg.connect(server.conninfo("postgres"), autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        connection.execute(f"CREATE DATABASE {name}")
+    info = PgConnectionInfo(server.host, server.port, name, server.user)
+    clock = session_clock()
+    ledger = Ledger(env=postgres_env(info), clock=clock)
+    try:
+        run_session(ledger, clock)
+        log = read_log(ledger)
+        yield SessionLog(info, ledger, log, model(log))
+    finally:
+        ledger.close()
+        with psycopg.connect(server.conninfo("postgres"), autocommit=True) as connection:
+            connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
