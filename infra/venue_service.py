@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from types import FrameType
 from typing import TextIO
 
@@ -20,8 +21,11 @@ from commands.sequencer import Sequencer
 from commands.venue import Venue
 from infra.api_server import ApiServer, ApiSettings, build_api
 from infra.bootstrap import Store
+from infra.projector_runner import ClickHouseRunner, LogReader, PgRunner
+from infra.read_model_settings import load_read_model_settings
 from infra.settings import Settings
 from infra.simulated_flow import SIMULATED_ACCOUNTS, SimulatedFlow, market_simulation, open_simulated_accounts
+from projections.catalog import PG_PROJECTORS, pg_projectors
 
 
 def serve(ledger: Ledger, store: Store, settings: Settings, simulate: bool = False, rate: float = 200.0,
@@ -39,12 +43,12 @@ def serve(ledger: Ledger, store: Store, settings: Settings, simulate: bool = Fal
     api_settings = ApiSettings.from_env()
     stop = threading.Event()
     previous = _on_signals(lambda: stop.set())
+    projectors = _start_projectors(ledger, store, settings, say)
     sequencer = Sequencer(venue).start()
-    projectors = _start_projectors(store, settings, say)
     flow: SimulatedFlow | None = None
     try:
         app = build_api(ledger, venue, sequencer, api_settings, settings.data_dir,
-                        read_models_conninfo=store.info.conninfo() if projectors is not None else None)
+                        read_models_conninfo=store.info.conninfo())
         with ApiServer(app, api_settings.host, api_settings.port) as server:
             say(f"api: {server.url} (docs {server.url}/docs, metrics {server.url}/metrics)")
             say("  TOKEN=$(tradex token --role trader --account 1001)")
@@ -60,13 +64,14 @@ def serve(ledger: Ledger, store: Store, settings: Settings, simulate: bool = Fal
                 flow.stop()
     finally:
         sequencer.stop()
-        if projectors is not None:
-            projectors.stop()
+        projectors.stop()
         _restore_signals(previous)
     stats = sequencer.stats
     say(f"\nstopped: {stats.commands} commands in {stats.batches} batches"
         + (f"; simulated flow {sum(flow.counts.values())} commands" if flow is not None else "")
         + f"; log head {ledger.recorder.max_notification_id()}")
+    if projectors.error is not None:
+        say(f"the projectors stopped: {projectors.error}")
     if flow is not None and flow.error is not None:
         say(f"simulated flow stopped early: {flow.error}")
     failure = sequencer.failure
@@ -77,14 +82,57 @@ def serve(ledger: Ledger, store: Store, settings: Settings, simulate: bool = Fal
 
 
 class _Projectors:
-    """Placeholder replaced by the projector runner once it is wired (see _start_projectors)."""
+    """The projectors of the read side, following the log on a thread of their own."""
+
+    def __init__(self, ledger: Ledger, store: Store, settings: Settings) -> None:
+        read = load_read_model_settings(settings)
+        conninfo = store.info.conninfo()
+        self._stack = ExitStack()
+        self.reader = LogReader(ledger, conninfo)
+        self._stack.callback(self.reader.close)
+        self.pg = self._stack.enter_context(PgRunner(self.reader, conninfo, pg_projectors(list(PG_PROJECTORS)),
+                                                     read.store, read.batch_size))
+        self.pg.setup()
+        client = read.clickhouse()
+        self._stack.callback(client.close)
+        self.clickhouse = ClickHouseRunner(self.reader, client, read.registry, read.batch_size)
+        self.clickhouse.setup()
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._follow, name="tradex-projectors", daemon=True)
+
+    def start(self) -> _Projectors:
+        self._thread.start()
+        return self
+
+    def _follow(self) -> None:
+        try:
+            while not self._stop.is_set():
+                windows = self.pg.catch_up().windows + self.clickhouse.catch_up().windows
+                if windows == 0:
+                    self._stop.wait(0.2)
+        except Exception as error:  # reported on stop; the API answers from the read models as they are
+            self.error = error
 
     def stop(self) -> None:
-        return None
+        self._stop.set()
+        self._thread.join(30)
+        if self.error is None:  # one last pass: the read models end at the log's head
+            self.pg.catch_up()
+            self.clickhouse.catch_up()
+        self._stack.close()
 
 
-def _start_projectors(store: Store, settings: Settings, say: Callable[[str], None]) -> _Projectors | None:
-    return None
+def _start_projectors(ledger: Ledger, store: Store, settings: Settings,
+                      say: Callable[[str], None]) -> _Projectors:
+    began = time.perf_counter()
+    projectors = _Projectors(ledger, store, settings)
+    head = ledger.recorder.max_notification_id() or 0
+    projectors.pg.catch_up()
+    projectors.clickhouse.catch_up()
+    say(f"projectors: PostgreSQL read models and ClickHouse at log position {head} "
+        f"({time.perf_counter() - began:.2f} s to catch up); following the log")
+    return projectors.start()
 
 
 def _on_signals(handler: Callable[[], None]) -> dict[int, object]:
