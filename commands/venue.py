@@ -177,6 +177,7 @@ class Venue:
         """Rebuild each market's book: its newest engine checkpoint (if any), then every later recorded batch,
         each checked against its recorded digest. Returns the engine commands replayed per market."""
         self.ledger.open_system_wallets()
+        warm_engine(self.book_config)
         replayed: dict[str, int] = {}
         for instrument in self.ledger.instruments():
             runtime = self._runtime(instrument.symbol)
@@ -823,6 +824,14 @@ class Venue:
             array[name] = [row[name_index] for row in rows]
         array["seq"] = np.arange(first_seq, first_seq + len(rows), dtype=np.int64)
         return array
+
+
+def warm_engine(config: BookConfig) -> None:
+    """Compile the engine now (an empty batch and a depth query), not on a client's first order: about
+    10 s on a fresh machine, under 0.5 s from numba's on-disk cache."""
+    book = OrderBook(config)
+    book.process(np.zeros(0, dtype=COMMAND_DTYPE))
+    book.depth(1)
 
 
 def hold_ref_of(symbol: str, order_id: int) -> str:
