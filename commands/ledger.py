@@ -131,15 +131,14 @@ class Ledger(Application[UUID]):
         self._notify(recordings)
         return recordings
 
-    def record(self, events: list[Any], aggregates: Mapping[UUID, Aggregate], commands: Sequence[HandledCommand],
-               engine_checkpoints: Sequence[EngineCheckpoint] = (),
-               snapshots: Sequence[StoredEvent] | None = None) -> int:
+    def record(self, events: list[Any], commands: Sequence[HandledCommand],
+               engine_checkpoints: Sequence[EngineCheckpoint] = (), snapshots: Sequence[StoredEvent] = ()) -> int:
         """Store already collected events and the handled commands in one transaction; returns the log
         position (the last notification id written, or the head).
 
-        Unlike `save`, this builds no Recording objects. Snapshots: those given (already encoded, see
-        `encode_due_snapshots`) are stored after the events, as eventsourcing stores snapshots after a
-        save; with None, the due ones are taken by eventsourcing from the stored events.
+        Unlike `save`, this builds no Recording objects and takes no snapshots itself: `snapshots` (encoded
+        by `encode_due_snapshots`) are stored after the events, as eventsourcing stores snapshots after a
+        save.
         """
         stored = [self.mapper.to_stored_event(event) for event in events]
         ids = self.recorder.insert_events(stored, commands=commands, engine_checkpoints=engine_checkpoints)
@@ -147,11 +146,6 @@ class Ledger(Application[UUID]):
             # a snapshot at that version may exist already: snapshots only shorten loading
             with contextlib.suppress(IntegrityError):
                 self.snapshots.recorder.insert_events(list(snapshots))
-        elif self.snapshots is not None and snapshots is None and self.snapshotting_intervals:
-            processing_event: ProcessingEvent[UUID] = ProcessingEvent()
-            processing_event.events.extend(events)
-            processing_event.aggregates.update(aggregates)
-            self._take_snapshots(processing_event)
         if ids:
             return int(ids[-1])
         return int(self.recorder.max_notification_id() or 0)

@@ -83,7 +83,6 @@ class PreparedBatch:
 
     outcomes: list[Outcome]
     events: list[Any]  # the domain events of every touched aggregate, in the order they are stored
-    aggregates: dict[Any, Aggregate]  # the touched aggregates by id (their types choose snapshots)
     handled: list[HandledCommand]
     checkpoints: list[EngineCheckpoint] = field(default_factory=list)
     snapshots: list[Any] = field(default_factory=list)  # encoded aggregate snapshots, stored after the events
@@ -270,7 +269,7 @@ class Venue:
             events = [event for aggregate in batch.touched.values() for event in aggregate.collect_events()]
             snapshots = self.ledger.encode_due_snapshots(events, batch.touched)
             self._forget_closed_orders()
-            return PreparedBatch(batch.outcomes, events, batch.touched, handled, batch.checkpoints, snapshots)
+            return PreparedBatch(batch.outcomes, events, handled, batch.checkpoints, snapshots)
         except Exception as error:
             self.halted = f"venue halted by {type(error).__name__}: {error}"
             raise
@@ -281,8 +280,8 @@ class Venue:
         if self.halted:
             raise VenueHalted(self.halted)
         try:
-            position = self.ledger.record(prepared.events, prepared.aggregates, prepared.handled,
-                                          prepared.checkpoints, prepared.snapshots)
+            position = self.ledger.record(prepared.events, prepared.handled, prepared.checkpoints,
+                                          prepared.snapshots)
         except Exception as error:
             self.halted = f"venue halted by {type(error).__name__}: {error}"
             raise
