@@ -38,7 +38,14 @@ from commands.order_commands import AmendOrder, CancelOrder, ExpireDue, PlaceOrd
 from commands.risk import Exposure, RiskLimits, plan_order
 from domain.checks import require
 from domain.clock import causation
-from domain.errors import CommandConflict, InvalidQuantity, LedgerError, OrderRefused, UnknownOrder
+from domain.errors import (
+    CommandConflict,
+    InstrumentHasOpenOrders,
+    InvalidQuantity,
+    LedgerError,
+    OrderRefused,
+    UnknownOrder,
+)
 from domain.ids import market_id, order_uuid, position_id
 from domain.market import Market
 from domain.order import Fill, Order, OrderStatus, OrderTerms
@@ -343,11 +350,25 @@ class Venue:
             return self._admit_amend(batch, index, command)
         if isinstance(command, ExpireDue):
             return self._admit_expiry_sweep(batch, index)
+        if isinstance(command, c.ChangeInstrument):
+            self._check_units_unchanged_while_open(command)
         self._record_staged_holds(batch)  # the ledger's handlers move money directly
         aggregates, result = self.ledger.handle(command)
         for aggregate in aggregates:
             batch.touch(aggregate)
         return result
+
+    def _check_units_unchanged_while_open(self, cmd: c.ChangeInstrument) -> None:
+        units = {"tick_size", "lot_size"} & set(cmd.changes) if isinstance(cmd.changes, dict) else set()
+        if not units or not isinstance(cmd.symbol, str):
+            return
+        open_orders = (sum(1 for (symbol, _), order in self.live.items() if symbol == cmd.symbol and order.is_live)
+                       + sum(1 for symbol, _ in self.pending if symbol == cmd.symbol))
+        if open_orders:
+            raise InstrumentHasOpenOrders(
+                f"{cmd.symbol} has {open_orders} open orders: {', '.join(sorted(units))} may change only on an "
+                "empty book (halt the instrument and let its orders be cancelled first)",
+                symbol=cmd.symbol, open_orders=open_orders)
 
     def _admit_place(self, batch: BatchState, index: int, cmd: PlaceOrder) -> dict[str, Any]:
         instrument = self.ledger.instrument(cmd.symbol)

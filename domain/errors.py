@@ -67,6 +67,13 @@ class InvalidReferenceData(LedgerError):
     code = "invalid_reference_data"
 
 
+class InstrumentHasOpenOrders(LedgerError):
+    """Tick or lot size may change only while no order rests or waits in the book: open orders' prices and
+    quantities are counted in ticks and lots, and their holds in the old units."""
+
+    code = "instrument_has_open_orders"
+
+
 class InsufficientFunds(LedgerError):
     code = "insufficient_funds"
 
