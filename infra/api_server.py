@@ -37,6 +37,7 @@ from commands.order_commands import AmendOrder, CancelOrder, PlaceOrder
 from commands.sequencer import Sequencer
 from commands.venue import Outcome, Venue
 from domain.errors import LedgerError
+from infra.settings import SettingsError
 from infra.token_cli import DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEV_ALGORITHM, DEV_KID, api_dir, ensure_dev_keys
 from queries.app import ApiConfig, create_app
 from queries.auth import ApiKeyStore, Authenticator, JwtSettings, JwtVerifier, VerificationKey
@@ -166,15 +167,25 @@ class ApiSettings:
     max_body_bytes: int = 16 * 1024
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
+    def from_env(cls, env: Mapping[str, str] | None = None, section: Mapping[str, Any] | None = None) -> ApiSettings:
+        """The settings file's [api] `section` (if given), overridden by TRADEX_API_<NAME> variables."""
         env = os.environ if env is None else env
         kinds: dict[str, Callable[[str], Any]] = {"port": int, "rate_per_s": float, "rate_burst": int,
                                                   "max_body_bytes": int}
+        section = section or {}
+        unknown = set(section) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise SettingsError(f"[api]: unknown setting(s) {sorted(unknown)}")
         values: dict[str, Any] = {}
-        for name in cls.__dataclass_fields__:
-            variable = f"TRADEX_API_{name.upper()}"
-            if variable in env:
-                values[name] = kinds.get(name, str)(env[variable])
+        try:
+            for name in cls.__dataclass_fields__:
+                variable = f"TRADEX_API_{name.upper()}"
+                if variable in env:
+                    values[name] = kinds.get(name, str)(env[variable])
+                elif name in section:
+                    values[name] = kinds.get(name, str)(str(section[name]))
+        except ValueError as error:
+            raise SettingsError(f"api settings: {error}") from None
         return cls(**values)
 
     def config(self) -> ApiConfig:

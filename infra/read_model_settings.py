@@ -61,18 +61,28 @@ class ReadModelSettings:
 
 
 def load_read_model_settings(settings: Settings, env: Mapping[str, str] | None = None) -> ReadModelSettings:
+    """The [read_models] section of the settings file, overridden by the environment variables above."""
     env = os.environ if env is None else env
+    section = settings.read_models
+    unknown = set(section) - set(ReadModelSettings.__dataclass_fields__)
+    if unknown:
+        raise SettingsError(f"[read_models]: unknown setting(s) {sorted(unknown)}")
+
+    def value(name: str, variable: str, default: object) -> str:
+        return env.get(variable, str(section.get(name, default)))
+
     try:
         return ReadModelSettings(
-            schema=env.get("TRADEX_READ_SCHEMA", "rm"),
-            clickhouse_host=env.get("TRADEX_CLICKHOUSE_HOST", ""),
-            clickhouse_port=int(env.get("TRADEX_CLICKHOUSE_PORT", "8123")),
-            clickhouse_user=env.get("TRADEX_CLICKHOUSE_USER", "default"),
-            clickhouse_password=env.get("TRADEX_CLICKHOUSE_PASSWORD", ""),
-            clickhouse_secure=env.get("TRADEX_CLICKHOUSE_SECURE", "0").lower() in ("1", "true", "yes"),
-            clickhouse_database=env.get("TRADEX_CLICKHOUSE_DATABASE", "tradex"),
-            clickhouse_dir=Path(env.get("TRADEX_CLICKHOUSE_DIR", str(settings.data_dir / "clickhouse"))),
-            batch_size=int(env.get("TRADEX_PROJECTION_BATCH", str(DEFAULT_BATCH))),
+            schema=value("schema", "TRADEX_READ_SCHEMA", "rm"),
+            clickhouse_host=value("clickhouse_host", "TRADEX_CLICKHOUSE_HOST", ""),
+            clickhouse_port=int(value("clickhouse_port", "TRADEX_CLICKHOUSE_PORT", 8123)),
+            clickhouse_user=value("clickhouse_user", "TRADEX_CLICKHOUSE_USER", "default"),
+            clickhouse_password=value("clickhouse_password", "TRADEX_CLICKHOUSE_PASSWORD", ""),
+            clickhouse_secure=value("clickhouse_secure", "TRADEX_CLICKHOUSE_SECURE", "0").lower()
+            in ("1", "true", "yes"),
+            clickhouse_database=value("clickhouse_database", "TRADEX_CLICKHOUSE_DATABASE", "tradex"),
+            clickhouse_dir=Path(value("clickhouse_dir", "TRADEX_CLICKHOUSE_DIR", settings.data_dir / "clickhouse")),
+            batch_size=int(value("batch_size", "TRADEX_PROJECTION_BATCH", DEFAULT_BATCH)),
         )
     except ValueError as error:
         raise SettingsError(f"read model settings: {error}") from None

@@ -1,6 +1,8 @@
 """Settings: a TOML file (optional) overridden by TRADEX_* environment variables.
 
-Without TRADEX_PG_HOST the ledger runs on its embedded PostgreSQL under `data_dir`.
+Without TRADEX_PG_HOST the ledger runs on its embedded PostgreSQL under `data_dir`. The file's `[api]`
+and `[read_models]` sections are kept as given here and read by the API's and the read side's own
+settings (infra/api_server.py, infra/read_model_settings.py), where their environment variables win.
 """
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,8 @@ class Settings:
     embedded_pg_port: int = 0  # 0: pick a free loopback port at each start
     pg_bin_dir: str = ""  # empty: discover the machine's PostgreSQL binaries
     seed_file: str = ""  # empty: the demo seed shipped with the package
+    api: Mapping[str, Any] = field(default_factory=dict)  # the file's [api] section
+    read_models: Mapping[str, Any] = field(default_factory=dict)  # the file's [read_models] section
 
     @property
     def embedded_pg_dir(self) -> Path:
@@ -66,12 +70,17 @@ def load_settings(env: Mapping[str, str] | None = None, file: Path | None = None
     env = os.environ if env is None else env
     path = file or (Path(env["TRADEX_SETTINGS"]) if env.get("TRADEX_SETTINGS") else Path(DEFAULT_SETTINGS_FILE))
     values: dict[str, dict[str, Any]] = {"": {}, "postgres": {}}
+    sections: dict[str, dict[str, Any]] = {"api": {}, "read_models": {}}
     if path.exists():
         with path.open("rb") as handle:
             document = tomllib.load(handle)
         for key, value in document.items():
             if key == "postgres" and isinstance(value, dict):
                 values["postgres"].update(value)
+            elif key in sections:
+                if not isinstance(value, dict):
+                    raise SettingsError(f"[{key}] must be a table")
+                sections[key].update(value)
             else:
                 values[""][key] = value
     elif file is not None or env.get("TRADEX_SETTINGS"):
@@ -85,6 +94,6 @@ def load_settings(env: Mapping[str, str] | None = None, file: Path | None = None
     try:
         postgres = PostgresSettings(**values["postgres"])
         top: dict[str, Any] = {k: (Path(v) if k == "data_dir" else v) for k, v in values[""].items()}
-        return replace(Settings(**top), postgres=postgres)
+        return replace(Settings(**top), postgres=postgres, api=sections["api"], read_models=sections["read_models"])
     except TypeError as error:
         raise SettingsError(f"unknown setting: {error}") from None

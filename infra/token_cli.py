@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from infra.api_server import ApiSettings  # the issuer and audience the API checks
 
-    api = ApiSettings.from_env()
+    api = ApiSettings.from_env(section=settings.api)
     private_path, _ = ensure_dev_keys(settings.data_dir)
     private_key = serialization.load_pem_private_key(private_path.read_bytes(), password=None)
     print(mint_token(private_key, args.role, args.account, args.subject, args.ttl, api.issuer, api.audience))

@@ -40,7 +40,7 @@ def serve(ledger: Ledger, store: Store, settings: Settings, simulate: bool = Fal
     replayed = venue.start()
     say(f"\nvenue: books rebuilt in {time.perf_counter() - began:.2f} s ("
         + ", ".join(f"{symbol} {count} engine commands replayed" for symbol, count in replayed.items()) + ")")
-    api_settings = ApiSettings.from_env()
+    api_settings = ApiSettings.from_env(section=settings.api)
     stop = threading.Event()
     previous = _on_signals(lambda: stop.set())
     projectors = _start_projectors(ledger, store, settings, say)

@@ -33,3 +33,19 @@ def test_bad_values_are_clear_errors(tmp_path: Path) -> None:
     bad.write_text("colour = 'blue'\n")
     with pytest.raises(SettingsError, match="unknown setting"):
         load_settings(env={}, file=bad)
+
+
+def test_api_and_read_model_sections_come_from_the_file_and_the_environment_wins(tmp_path: Path) -> None:
+    from infra.api_server import ApiSettings
+    from infra.read_model_settings import load_read_model_settings
+
+    path = tmp_path / "tradex.toml"
+    path.write_text('[api]\nport = 9100\nissuer = "idp.example"\n[read_models]\nschema = "reads"\nbatch_size = 7\n')
+    settings = load_settings(env={}, file=path)
+    api = ApiSettings.from_env(env={"TRADEX_API_PORT": "9200"}, section=settings.api)
+    assert (api.port, api.issuer) == (9200, "idp.example")
+    read = load_read_model_settings(settings, env={})
+    assert (read.schema, read.batch_size) == ("reads", 7)
+    path.write_text("[api]\nportt = 1\n")
+    with pytest.raises(SettingsError, match="portt"):
+        ApiSettings.from_env(env={}, section=load_settings(env={}, file=path).api)
