@@ -62,10 +62,8 @@ from bench.event_store_bench import create_database
 from bench.pipeline_workload import (
     KINDS,
     Workload,
-    account_commands,
-    funding_commands,
     generate,
-    venue_reference_commands,
+    start_bench_venue,
     venue_specs,
 )
 from commands import ledger_commands as c
@@ -83,8 +81,6 @@ from infra.progress import Progress
 from infra.table import render_table
 
 FIRST_ACCOUNT = 10_001
-FUNDING_MINOR = 10**13  # of every asset per account: 10^7 USDT, 10^5 BTC; 10^5 accounts still fit int64
-SETUP_BATCH = 2_000
 BACKOFF_S = 0.0005
 STALL_S = 300.0  # no ack for this long: the phase is declared stuck
 PERCENTILES = (("p50", 0.50), ("p99", 0.99), ("p99_9", 0.999))
@@ -217,15 +213,7 @@ def phase_venue(server: PgConnectionInfo, name: str, accounts: list[int]) -> Ite
     began = time.perf_counter()
     ledger = Ledger(env=postgres_env(create_database(server, f"pipeline_{name}")), clock=WallClock())
     try:
-        for command in venue_reference_commands():
-            ledger.execute(command)
-        venue = Venue(ledger)
-        venue.start()
-        setup = [*account_commands(accounts), *funding_commands(accounts, FUNDING_MINOR)]
-        for start in range(0, len(setup), SETUP_BATCH):
-            for outcome in venue.process(setup[start:start + SETUP_BATCH]):
-                if not outcome.ok:
-                    raise RuntimeError(f"setup command {outcome.command_id} refused: {outcome.error}")
+        venue = start_bench_venue(ledger, accounts)
         yield ledger, venue, time.perf_counter() - began
     finally:
         ledger.close()

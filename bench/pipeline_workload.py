@@ -48,7 +48,9 @@ from typing import Final
 
 from bench.engine_textbook import TextbookBook
 from commands import ledger_commands as c
+from commands.ledger import Ledger
 from commands.order_commands import AmendOrder, CancelOrder, PlaceOrder
+from commands.venue import Venue
 from domain.values import InstrumentSpec
 from infra.seed import load_seed, reference_commands
 
@@ -100,6 +102,25 @@ def venue_specs() -> list[InstrumentSpec]:
 
 def venue_assets() -> list[str]:
     return [command.code for command in venue_reference_commands() if isinstance(command, c.RegisterAsset)]
+
+
+FUNDING_MINOR = 10**13  # of every asset per account: 10^7 USDT, 10^5 BTC; 10^5 accounts still fit int64
+SETUP_BATCH = 2_000
+
+
+def start_bench_venue(ledger: Ledger, accounts: list[int]) -> Venue:
+    """The bench venue on `ledger`: reference data, then every account opened, verified and funded (through
+    the venue, in batches); raises if any setup command is refused."""
+    for command in venue_reference_commands():
+        ledger.execute(command)
+    venue = Venue(ledger)
+    venue.start()
+    setup = [*account_commands(accounts), *funding_commands(accounts, FUNDING_MINOR)]
+    for start in range(0, len(setup), SETUP_BATCH):
+        for outcome in venue.process(setup[start:start + SETUP_BATCH]):
+            if not outcome.ok:
+                raise RuntimeError(f"setup command {outcome.command_id} refused: {outcome.error}")
+    return venue
 
 
 def funding_commands(accounts: list[int], amount_minor: int) -> list[c.Command]:

@@ -47,12 +47,9 @@ from psycopg import sql
 
 from bench.pipeline_workload import (
     WorkloadGenerator,
-    account_commands,
-    funding_commands,
-    venue_reference_commands,
+    start_bench_venue,
 )
 from commands.ledger import Ledger
-from commands.venue import Venue
 from infra.bootstrap import postgres_env
 from infra.clock import WallClock
 from infra.embedded_postgres import EmbeddedPostgres, PgConnectionInfo
@@ -64,8 +61,6 @@ from projections.clickhouse_registry import ClickHouseRegistry
 from projections.clickhouse_store import clickhouse_client
 from projections.pg_tracking import ReadStore
 
-FUNDING_MINOR = 10**13
-SETUP_BATCH = 2_000
 PREFIX = "rm"
 
 
@@ -200,14 +195,7 @@ def fill_log(ledger: Ledger, args: argparse.Namespace) -> Fill:
         raise SystemExit(f"the log in {args.log_dir} holds {head} events, fewer than --events {args.events}: "
                          "use a new --log-dir")
     accounts = list(range(100_001, 100_001 + args.accounts))
-    for command in venue_reference_commands():
-        ledger.execute(command)
-    venue = Venue(ledger)
-    venue.start()
-    setup = [*account_commands(accounts), *funding_commands(accounts, FUNDING_MINOR)]
-    for start in range(0, len(setup), SETUP_BATCH):
-        if not all(outcome.ok for outcome in venue.process(setup[start:start + SETUP_BATCH])):
-            raise RuntimeError("a setup command was refused")
+    venue = start_bench_venue(ledger, accounts)
     generator = WorkloadGenerator(accounts, args.seed)
     progress = Progress("fill      ", args.events, enabled=not args.quiet)
     began, orders, refused = time.perf_counter(), 0, 0
