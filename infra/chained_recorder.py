@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from psycopg import Cursor
@@ -120,6 +121,24 @@ class HashChainedRecorder(PostgresApplicationRecorder):
                      "select_commands_statement", "select_existing_statement", "select_max_id_statement",
                      "insert_checkpoint_statement", "select_checkpoint_statement", "select_chain_statement"):
             setattr(self, name, rendered(getattr(self, name)))
+
+    def create_table(self) -> None:
+        """Create the tables, one process at a time.
+
+        Processes that start together (projector processes, a venue and its tools) would otherwise run the
+        same `CREATE ... IF NOT EXISTS` statements concurrently, which PostgreSQL can refuse ("tuple
+        concurrently updated", a duplicate type). A session advisory lock, taken on a connection of its
+        own outside the pool, serializes them; the second process then finds everything in place.
+        """
+        key = f"tradex:create:{self.datastore.schema}.{self.events_table_name}"
+        kwargs = self.datastore.pool.kwargs
+        connect_kwargs = (kwargs() if callable(kwargs) else kwargs) or {}
+        with psycopg.connect(**connect_kwargs, autocommit=True) as lock_conn:
+            lock_conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+            try:
+                super().create_table()
+            finally:
+                lock_conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 
     def _fetch_ids_after_insert_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent],
                                        **kwargs: Any) -> Sequence[int] | None:

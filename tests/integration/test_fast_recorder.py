@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 from collections import namedtuple
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -236,7 +237,6 @@ def test_stock_and_fast_inserts_interleave_on_one_table(pg: PgConnectionInfo) ->
 
 
 def test_concurrent_fast_and_stock_writers_keep_one_chain(pg: PgConnectionInfo) -> None:
-    import threading
 
     datastore = datastore_for(pg)
     recorders: list[HashChainedRecorder] = [fast_recorder(datastore), stock_recorder(datastore)]
@@ -643,3 +643,34 @@ def test_the_event_store_bench_runs_and_cleans_up(capsys: pytest.CaptureFixture[
     assert "fsync=on" in output and "synchronous_commit=on" in output
     assert len([line for line in output.splitlines() if line.strip().startswith(("8 ", "40 "))]) == 4
     assert set(Path(tempfile.gettempdir()).glob("tradex-event-store-bench-*")) == before
+
+
+def test_recorders_starting_together_create_the_tables_once(pg: PgConnectionInfo) -> None:
+    """Processes that start at once (projector processes, a venue and its tools) all create the tables."""
+
+    table = f"together_{uuid4().hex[:8]}"
+    starters = 6
+    barrier = threading.Barrier(starters)
+    errors: list[BaseException] = []
+    datastores = [datastore_for(pg) for _ in range(starters)]
+
+    def start(datastore: PostgresDatastore) -> None:
+        barrier.wait()
+        try:
+            fast_recorder(datastore, table)
+        except BaseException as error:  # reported below, with every other starter's outcome
+            errors.append(error)
+
+    threads = [threading.Thread(target=start, args=(datastore,)) for datastore in datastores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert errors == []
+        ids = fast_recorder(datastores[0], table).insert_events(events_of(uuid4(), range(1, 3)))
+        assert ids == [1, 2]
+        assert count(pg, f"{table}_chain") == 2
+    finally:
+        for datastore in datastores:
+            datastore.close()
