@@ -183,7 +183,7 @@ class HashChainedRecorder(PostgresApplicationRecorder):
                          (checkpoint.symbol, checkpoint.last_seq, checkpoint.market_version, checkpoint.book))
 
     def select_engine_checkpoint(self, symbol: str) -> EngineCheckpoint | None:
-        with self.datastore.transaction(commit=False) as curs:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:  # autocommit: one round trip
             curs.execute(self.select_checkpoint_statement, (symbol,))
             row = curs.fetchone()
         if row is None:
@@ -194,7 +194,7 @@ class HashChainedRecorder(PostgresApplicationRecorder):
         """The recorded commands among `command_ids`, in one query."""
         if not command_ids:
             return {}
-        with self.datastore.transaction(commit=False) as curs:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:  # autocommit: one round trip
             curs.execute(self.select_commands_statement, (list(command_ids),))
             rows = curs.fetchall()
         return {row["command_id"]: HandledCommand(row["command_id"], row["kind"], row["digest"],
@@ -205,7 +205,7 @@ class HashChainedRecorder(PostgresApplicationRecorder):
         """Those of `originator_ids` that have events, in one query."""
         if not originator_ids:
             return set()
-        with self.datastore.transaction(commit=False) as curs:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:  # autocommit: one round trip
             curs.execute(self.select_existing_statement, (list(originator_ids),))
             rows = curs.fetchall()
         return {UUID(str(row["originator_id"])) for row in rows}

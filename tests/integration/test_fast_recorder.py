@@ -674,3 +674,24 @@ def test_recorders_starting_together_create_the_tables_once(pg: PgConnectionInfo
     finally:
         for datastore in datastores:
             datastore.close()
+
+
+def test_refused_small_saves_leave_the_next_ones_whole(pg: PgConnectionInfo) -> None:
+    """Small saves go out in one pipeline from the head the recorder knows; a refused one (a duplicate)
+    stores nothing, and the saves after it (more than psycopg's prepare threshold of them) still work."""
+    datastore = datastore_for(pg)
+    table = f"refused_{uuid4().hex[:8]}"
+    recorder = fast_recorder(datastore, table)
+    taken = uuid4()
+    expected_ids = recorder.insert_events(events_of(taken, range(1, 3)))
+    assert expected_ids == [1, 2]
+    for _ in range(8):
+        with pytest.raises(IntegrityError):
+            recorder.insert_events([*events_of(uuid4(), range(1, 3)), *events_of(taken, range(2, 3))])
+        ids = recorder.insert_events(events_of(uuid4(), range(1, 4)))
+        assert ids is not None and ids[0] == expected_ids[-1] + 1
+        expected_ids = [*expected_ids, *ids]
+    assert expected_ids == list(range(1, 27))
+    report = verify_chain(FastHashChainedRecorder(datastore, events_table_name=table))
+    assert report.intact and report.events_checked == count(pg, table) == count(pg, f"{table}_chain") == 26
+    datastore.close()
