@@ -104,8 +104,8 @@ class SequencerGateway:
         outcome = await asyncio.wait_for(asyncio.wrap_future(future), self.ack_timeout_s)
         return to_outcome(outcome)
 
-    def book_depth(self, symbol: str, levels: int) -> tuple[list[tuple[int, int, int]],
-                                                             list[tuple[int, int, int]]] | None:
+    async def book_depth(self, symbol: str, levels: int) -> tuple[list[tuple[int, int, int]],
+                                                                   list[tuple[int, int, int]]] | None:
         runtime = self.venue.markets.get(symbol)
         if runtime is None:
             return None
@@ -117,7 +117,7 @@ class SequencerGateway:
             except (IndexError, ValueError):
                 if attempt == 2:
                     raise
-                time.sleep(0.001)
+                await asyncio.sleep(0.001)
         return None
 
     def stats(self) -> WriteSideStats:
@@ -125,7 +125,7 @@ class SequencerGateway:
         return WriteSideStats(stats.batches, stats.commands, stats.largest_batch, stats.busy_ns,
                               self.sequencer.queue.qsize(), list(stats.batch_sizes[-1000:]))
 
-    def ready(self) -> tuple[bool, str]:
+    async def ready(self) -> tuple[bool, str]:
         if self.venue.halted:
             return False, f"venue halted: {self.venue.halted}"
         if self.sequencer.failure is not None:

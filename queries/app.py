@@ -116,7 +116,7 @@ def create_app(config: ApiConfig, gateway: CommandGateway, feed: EventFeed, auth
 
     async def readyz(request: Request) -> Response:
         await services.read_models.wait_until(0, 0.0)  # refreshes a database-backed model's known position
-        accepting, why = gateway.ready()
+        accepting, why = await gateway.ready()
         lag = services.log_head() - services.read_models.position()
         checks: dict[str, Any] = {"write_side": why or "ok", "log_follower": "running" if services.follower.running
                                   else "stopped", "read_model_lag_events": lag,

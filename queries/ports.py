@@ -70,14 +70,16 @@ class CommandGateway(Protocol):
         """Send a command; resolves once its batch is committed (or refused). Raises nothing for refusals."""
         ...
 
-    def book_depth(self, symbol: str, levels: int) -> tuple[list[tuple[int, int, int]],
-                                                             list[tuple[int, int, int]]] | None:
+    async def book_depth(self, symbol: str, levels: int) -> tuple[list[tuple[int, int, int]],
+                                                                   list[tuple[int, int, int]]] | None:
         """(bids, asks) best first as (price_ticks, visible qty_lots, orders); None for an unknown market."""
         ...
 
-    def stats(self) -> WriteSideStats: ...
+    def stats(self) -> WriteSideStats:
+        """The latest numbers (a remote write side's may be a moment old: this is read by metrics scrapes)."""
+        ...
 
-    def ready(self) -> tuple[bool, str]:
+    async def ready(self) -> tuple[bool, str]:
         """Whether commands are accepted now, and why not."""
         ...
 

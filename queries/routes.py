@@ -201,7 +201,7 @@ async def instrument(ctx: Context) -> BaseModel:
 
 
 async def _depth(ctx: Context, levels: int) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
-    depth = ctx.services.gateway.book_depth(ctx.path.symbol, levels)
+    depth = await ctx.services.gateway.book_depth(ctx.path.symbol, levels)
     if depth is not None:
         return depth
     if await ctx.services.read_models.instrument(ctx.path.symbol) is not None:
