@@ -1,10 +1,12 @@
 """`tradex bench api`: the HTTP API under concurrent clients over loopback, end to end.
 
 It starts a private PostgreSQL (fsync on) in a temporary directory, a venue with `--accounts` funded
-trader accounts on BTC-USDT, its sequencer, and the API (uvicorn, in this process: the API talks to the
-sequencer in memory), then drives it with Debian's `wrk` (C, `--connections` keep-alive connections on
-`--threads` threads; Lua scripts give every request its own command id and a rotating account and token)
-or, without wrk, with an asyncio httpx client in a second process. Phases, each `--seconds` long after
+trader accounts on BTC-USDT, its sequencer, and the API: by default as `tradex run` serves it, in a
+process of its own that reaches the sequencer over the command link (`--api process`), or with uvicorn
+in the venue's own process, talking to the sequencer in memory (`--api in-process`), then drives it
+with Debian's `wrk` (C, `--connections` keep-alive connections on `--threads` threads; Lua scripts give
+every request its own command id and a rotating account and token) or, without wrk, with an asyncio
+httpx client in a second process. Phases, each `--seconds` long after
 a short warm-up:
 
 1. place: POST /v1/orders, 0.01 BTC at 60,000 USDT, buys and sells alternating, so they trade out;
@@ -27,7 +29,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -39,9 +42,11 @@ from commands import ledger_commands as c
 from commands.ledger import Ledger
 from commands.sequencer import Sequencer
 from commands.venue import Venue
-from infra.api_server import ApiServer, LedgerEventFeed, SequencerGateway
+from infra.api_process import ApiProcess, ApiProcessSpec
+from infra.api_server import ApiServer, ApiSettings, LedgerEventFeed, SequencerGateway
 from infra.bootstrap import postgres_env
 from infra.clock import WallClock
+from infra.command_link import CommandLinkServer, link_directory
 from infra.embedded_postgres import PgConnectionInfo, temporary_server
 from infra.token_cli import mint_token
 from queries.app import ApiConfig, create_app
@@ -202,6 +207,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--accounts", type=int, default=64, help="trader accounts (one token each)")
     parser.add_argument("--tool", choices=("auto", "wrk", "httpx"), default="auto")
     parser.add_argument("--phases", default="place,balances,orders")
+    parser.add_argument("--api", choices=("process", "in-process"), default="process",
+                        help="the API in a process of its own (as `tradex run`), or in the venue's process")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -211,8 +218,7 @@ def run(args: argparse.Namespace) -> int:
     key = Ed25519PrivateKey.generate()
     tokens = [mint_token(key, "trader", [account], issuer=ISSUER, audience=AUDIENCE, kid=KID, ttl_s=3_600)
               for account in accounts]
-    verifier = JwtVerifier(JwtSettings((VerificationKey(KID, "EdDSA", key.public_key().public_bytes(
-        Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)),), ISSUER, AUDIENCE))
+    public_pem = key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
     results: list[PhaseResult] = []
     load_before = os.getloadavg()
     with embedded_server() as info, tempfile.TemporaryDirectory(prefix="tradex-api-bench-") as scratch:
@@ -225,24 +231,23 @@ def run(args: argparse.Namespace) -> int:
                 if not outcome.ok:
                     raise RuntimeError(f"setup refused {outcome.command_id}: {outcome.error}")
             sequencer = Sequencer(venue).start()
-            app = create_app(ApiConfig(rate_per_s=1e9, rate_burst=10**9), SequencerGateway(venue, sequencer),
-                             LedgerEventFeed(ledger), Authenticator(verifier, ApiKeyStore()))
             try:
-                with ApiServer(app) as server:
+                with serving(args.api, ledger, info, venue, sequencer, public_pem, Path(scratch)) as url:
                     for phase in args.phases.split(","):
-                        results.append(run_phase(phase, server.url, tool, accounts, tokens, args, Path(scratch),
+                        results.append(run_phase(phase, url, tool, accounts, tokens, args, Path(scratch),
                                                  sequencer))
             finally:
                 sequencer.stop()
         finally:
             ledger.close()
-    report = {"tool": tool, "connections": args.connections, "threads": args.threads, "accounts": args.accounts,
+    report = {"tool": tool, "api": args.api, "connections": args.connections, "threads": args.threads,
+              "accounts": args.accounts,
               "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in os.getloadavg()],
               "cpus": os.cpu_count(), "phases": [asdict(result) for result in results]}
     if args.json:
         print(json.dumps(report, indent=1))
     else:
-        print(f"API over loopback: {tool}, {args.connections} connections, {args.accounts} accounts, "
+        print(f"API ({args.api}) over loopback: {tool}, {args.connections} connections, {args.accounts} accounts, "
               f"PostgreSQL fsync on; load average before {report['load_before']}, after {report['load_after']}")
         print(f"{'phase':<10} {'requests':>9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} "
               f"{'mean batch':>10}")
@@ -251,6 +256,31 @@ def run(args: argparse.Namespace) -> int:
                   f"{result.p99_ms:>8.2f} {result.non_2xx:>8,} {result.mean_batch:>10.1f}"
                   + (f"  socket errors: {result.errors}" if result.errors else ""))
     return 0 if all(result.non_2xx == 0 and not result.errors for result in results) else 1
+
+
+@contextmanager
+def serving(mode: str, ledger: Ledger, info: PgConnectionInfo, venue: Venue, sequencer: Sequencer,
+            public_pem: bytes, scratch: Path) -> Iterator[str]:
+    """The API's URL: served by a process of its own over the command link, or by uvicorn in this one."""
+    config = ApiConfig(rate_per_s=1e9, rate_burst=10**9)  # the benchmark measures the API, not its limiter
+    if mode == "in-process":
+        verifier = JwtVerifier(JwtSettings((VerificationKey(KID, "EdDSA", public_pem),), ISSUER, AUDIENCE))
+        app = create_app(config, SequencerGateway(venue, sequencer), LedgerEventFeed(ledger),
+                         Authenticator(verifier, ApiKeyStore()))
+        with ApiServer(app) as server:
+            yield server.url
+        return
+    key_path = scratch / "jwt-public.pem"
+    key_path.write_bytes(public_pem)
+    settings = ApiSettings(port=0, issuer=ISSUER, audience=AUDIENCE, jwt_public_key=str(key_path),
+                           jwt_algorithm="EdDSA", jwt_kid=KID)
+    link_dir = link_directory()
+    try:
+        with CommandLinkServer(SequencerGateway(venue, sequencer), link_dir / "commands.sock") as link, \
+                ApiProcess(ApiProcessSpec(postgres_env(info), link.path, settings, scratch, config=config)) as api:
+            yield api.url
+    finally:
+        shutil.rmtree(link_dir, ignore_errors=True)
 
 
 def run_phase(phase: str, url: str, tool: str, accounts: list[int], tokens: list[str], args: argparse.Namespace,

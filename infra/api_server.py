@@ -29,6 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg import sql
+from psycopg.rows import tuple_row
 from starlette.applications import Starlette
 
 from commands import ledger_commands as c
@@ -37,6 +40,8 @@ from commands.order_commands import AmendOrder, CancelOrder, PlaceOrder
 from commands.sequencer import Sequencer
 from commands.venue import Outcome, Venue
 from domain.errors import LedgerError
+from infra.chained_recorder import rendered
+from infra.event_decoder import EventDecoder
 from infra.settings import SettingsError
 from infra.token_cli import DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEV_ALGORITHM, DEV_KID, api_dir, ensure_dev_keys
 from queries.app import ApiConfig, create_app
@@ -134,15 +139,35 @@ class SequencerGateway:
 
 
 class LedgerEventFeed:
-    """`EventFeed` over the ledger's notification log (decoded with the ledger's mapper, upcasts included)."""
+    """`EventFeed` over the ledger's notification log, with the ledger's mapper's upcasts.
+
+    On PostgreSQL a page is one binary-format query on a pooled connection, decoded by the projectors'
+    `EventDecoder` (the same domain events as the mapper, about half the CPU for the high-volume ones);
+    on any other recorder, `select_notifications` and the mapper.
+    """
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
+        self.decoder = EventDecoder(ledger.mapper)
+        recorder = ledger.recorder
+        self.select_page: bytes | None = None
+        if isinstance(recorder, PostgresApplicationRecorder):
+            table = sql.Identifier(recorder.datastore.schema, recorder.events_table_name)
+            self.select_page = rendered(sql.SQL(
+                "SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
+                "WHERE notification_id > %s ORDER BY notification_id LIMIT %s").format(table))
+            self.datastore = recorder.datastore
 
     def read(self, after: int, limit: int) -> list[tuple[int, Any]]:
-        notifications = self.ledger.recorder.select_notifications(after + 1, limit)
-        mapper = self.ledger.mapper
-        return [(int(n.id), mapper.to_domain_event(n)) for n in notifications]
+        if self.select_page is None:
+            notifications = self.ledger.recorder.select_notifications(after + 1, limit)
+            mapper = self.ledger.mapper
+            return [(int(n.id), mapper.to_domain_event(n)) for n in notifications]
+        with self.datastore.get_connection() as conn, conn.cursor(binary=True, row_factory=tuple_row) as cur:
+            cur.execute(self.select_page, (after, limit))
+            rows = cur.fetchall()
+        decode = self.decoder.decode
+        return [(int(row[0]), decode(*row)) for row in rows]
 
     def head(self) -> int:
         return int(self.ledger.recorder.max_notification_id() or 0)

@@ -126,7 +126,7 @@ class StreamHub:
 class LogFollower:
     """Reads the log after the state's position, folds it, publishes frames, wakes position waiters."""
 
-    def __init__(self, feed: EventFeed, state: LiveState, hub: StreamHub, chunk: int = 2_000, slice_events: int = 200,
+    def __init__(self, feed: EventFeed, state: LiveState, hub: StreamHub, chunk: int = 2_000, slice_events: int = 50,
                  idle_poll_s: float = 0.02, on_chunk: Callable[[int, int], None] | None = None) -> None:
         self.feed = feed
         self.state = state
