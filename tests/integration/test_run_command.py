@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 pytestmark = pytest.mark.integration
@@ -58,13 +59,43 @@ def test_run_with_a_broken_seed_exits_non_zero_with_a_message(data_dir: Path, tm
 
 
 def test_run_serves_the_whole_venue_with_a_simulated_market_then_stops_cleanly(data_dir: Path) -> None:
-    served = tradex("run", "--data-dir", str(data_dir), "--simulate", "--seconds", "4", TRADEX_API_PORT="0")
-    assert served.returncode == 0, served.stderr + served.stdout
-    api_line = next(line for line in served.stdout.splitlines() if line.startswith("api: http://127.0.0.1:"))
-    assert "/docs" in api_line
-    stopped = next(line for line in served.stdout.splitlines() if line.startswith("stopped: "))
+    """The venue, its projectors and its API run as three processes; the API answers while it runs."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEX_")} | {"TRADEX_API_PORT": "0"}
+    process = subprocess.Popen([sys.executable, "-m", "infra.cli", "run", "--data-dir", str(data_dir), "--simulate",
+                                "--seconds", "12"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        lines: list[str] = []
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("serving"):
+                break
+        api_line = next(line for line in lines if line.startswith("api (process "))
+        url = re.search(r"(http://127\.0\.0\.1:\d+)", api_line).group(1)  # type: ignore[union-attr]
+        assert "/docs" in api_line
+        projector_pid = int(re.search(r"projectors \(process (\d+)\)", "".join(lines)).group(1))  # type: ignore[union-attr]
+        api_pid = int(re.search(r"api \(process (\d+)\)", api_line).group(1))  # type: ignore[union-attr]
+        assert len({process.pid, projector_pid, api_pid}) == 3
+        token = tradex("token", "--data-dir", str(data_dir), "--role", "trader", "--account", "1001")
+        assert token.returncode == 0, token.stderr
+        headers = {"Authorization": f"Bearer {token.stdout.strip()}"}
+        assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
+        instruments = httpx.get(f"{url}/v1/instruments", headers=headers, timeout=10)
+        assert instruments.status_code == 200, instruments.text
+        assert {item["symbol"] for item in instruments.json()["instruments"]} >= {"BTC-USDT"}
+        book = httpx.get(f"{url}/v1/markets/BTC-USDT/book", headers=headers, timeout=10)
+        assert book.status_code == 200, book.text  # from the venue's engine, over the command link
+        remaining, errors = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, errors + "".join(lines) + remaining
+    stopped = next(line for line in remaining.splitlines() if line.startswith("stopped: "))
     simulated = int(re.search(r"simulated flow (\d+) commands", stopped).group(1))  # type: ignore[union-attr]
     assert simulated > 0
+    head = int(re.search(r"log head (\d+)", stopped).group(1))  # type: ignore[union-attr]
+    assert int(re.search(r"read models at (\d+)", stopped).group(1)) == head  # type: ignore[union-attr]
     # a second start rebuilds the books from the log, including the simulated market's batches
     again = tradex("run", "--data-dir", str(data_dir), "--seconds", "1", TRADEX_API_PORT="0")
     assert again.returncode == 0, again.stderr + again.stdout
