@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,8 @@ from infra.bootstrap import postgres_env
 from infra.clock import WallClock
 from infra.command_link import CommandLinkServer, link_directory
 from infra.embedded_postgres import PgConnectionInfo, temporary_server
+from infra.projector_process import ProjectorProcess, ProjectorSpec
+from infra.settings import Settings
 from infra.token_cli import mint_token
 from queries.app import ApiConfig, create_app
 from queries.auth import ApiKeyStore, Authenticator, JwtSettings, JwtVerifier, VerificationKey
@@ -209,6 +211,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--phases", default="place,balances,orders")
     parser.add_argument("--api", choices=("process", "in-process"), default="process",
                         help="the API in a process of its own (as `tradex run`), or in the venue's process")
+    parser.add_argument("--read-models", choices=("postgres", "memory"), default="postgres",
+                        help="with --api process: queries from the PostgreSQL read models, kept by the projectors in "
+                             "a process of their own (as `tradex run`), or from the API process's fold of the log")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -232,7 +237,8 @@ def run(args: argparse.Namespace) -> int:
                     raise RuntimeError(f"setup refused {outcome.command_id}: {outcome.error}")
             sequencer = Sequencer(venue).start()
             try:
-                with serving(args.api, ledger, info, venue, sequencer, public_pem, Path(scratch)) as url:
+                with serving(args.api, args.read_models, ledger, info, venue, sequencer, public_pem,
+                             Path(scratch)) as url:
                     for phase in args.phases.split(","):
                         results.append(run_phase(phase, url, tool, accounts, tokens, args, Path(scratch),
                                                  sequencer))
@@ -240,15 +246,17 @@ def run(args: argparse.Namespace) -> int:
                 sequencer.stop()
         finally:
             ledger.close()
-    report = {"tool": tool, "api": args.api, "connections": args.connections, "threads": args.threads,
+    report = {"tool": tool, "api": args.api, "read_models": args.read_models if args.api == "process" else "memory",
+              "connections": args.connections, "threads": args.threads,
               "accounts": args.accounts,
               "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in os.getloadavg()],
               "cpus": os.cpu_count(), "phases": [asdict(result) for result in results]}
     if args.json:
         print(json.dumps(report, indent=1))
     else:
-        print(f"API ({args.api}) over loopback: {tool}, {args.connections} connections, {args.accounts} accounts, "
-              f"PostgreSQL fsync on; load average before {report['load_before']}, after {report['load_after']}")
+        print(f"API ({args.api}, read models {report['read_models']}) over loopback: {tool}, "
+              f"{args.connections} connections, {args.accounts} accounts, PostgreSQL fsync on; "
+              f"load average before {report['load_before']}, after {report['load_after']}")
         print(f"{'phase':<10} {'requests':>9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} "
               f"{'mean batch':>10}")
         for result in results:
@@ -259,9 +267,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def serving(mode: str, ledger: Ledger, info: PgConnectionInfo, venue: Venue, sequencer: Sequencer,
+def serving(mode: str, read_models: str, ledger: Ledger, info: PgConnectionInfo, venue: Venue, sequencer: Sequencer,
             public_pem: bytes, scratch: Path) -> Iterator[str]:
-    """The API's URL: served by a process of its own over the command link, or by uvicorn in this one."""
+    """The API's URL: served by a process of its own over the command link (with the projectors in another,
+    for the PostgreSQL read models), or by uvicorn in this one (queries from its fold of the log)."""
     config = ApiConfig(rate_per_s=1e9, rate_burst=10**9)  # the benchmark measures the API, not its limiter
     if mode == "in-process":
         verifier = JwtVerifier(JwtSettings((VerificationKey(KID, "EdDSA", public_pem),), ISSUER, AUDIENCE))
@@ -276,8 +285,17 @@ def serving(mode: str, ledger: Ledger, info: PgConnectionInfo, venue: Venue, seq
                            jwt_algorithm="EdDSA", jwt_kid=KID)
     link_dir = link_directory()
     try:
-        with CommandLinkServer(SequencerGateway(venue, sequencer), link_dir / "commands.sock") as link, \
-                ApiProcess(ApiProcessSpec(postgres_env(info), link.path, settings, scratch, config=config)) as api:
+        with ExitStack() as stack:
+            conninfo: str | None = None
+            if read_models == "postgres":
+                conninfo = info.conninfo()
+                projectors = ProjectorProcess(ProjectorSpec(postgres_env(info), conninfo,
+                                                            Settings(data_dir=scratch / "var"))).start()
+                stack.callback(projectors.stop)
+            link = stack.enter_context(CommandLinkServer(SequencerGateway(venue, sequencer),
+                                                         link_dir / "commands.sock"))
+            api = stack.enter_context(ApiProcess(ApiProcessSpec(postgres_env(info), link.path, settings, scratch,
+                                                                read_models_conninfo=conninfo, config=config)))
             yield api.url
     finally:
         shutil.rmtree(link_dir, ignore_errors=True)

@@ -79,6 +79,11 @@ class _Scales:
         return str(lots) if found is None else _scaled(lots * found[2], found[3])
 
 
+async def _repeatable_read(conn: AsyncConnection[Any]) -> None:
+    """Every transaction of the pool's connections reads one snapshot."""
+    await conn.set_isolation_level(IsolationLevel.REPEATABLE_READ)
+
+
 class PgReadModels:
     def __init__(self, conninfo: str, prefix: str = "rm", projections: Sequence[str] = PROJECTIONS,
                  pool_size: int = 4, poll_s: float = 0.01) -> None:
@@ -87,8 +92,16 @@ class PgReadModels:
         self.prefix = prefix
         self.projections = list(projections)
         self.poll_s = poll_s
-        self.pool = AsyncConnectionPool(conninfo, min_size=1, max_size=pool_size, open=False,
-                                        kwargs={"autocommit": False})
+        self.pool = AsyncConnectionPool(conninfo, min_size=pool_size, max_size=pool_size, open=False,
+                                        kwargs={"autocommit": True}, configure=_repeatable_read)
+        self.tracked_query = (
+            f"SELECT count(*), coalesce(min(t.position), 0) FROM {self.prefix}.projections p "
+            f"JOIN {self.prefix}.tracking t USING (name, generation) WHERE p.name = ANY(%s)")
+        # the same, as a scalar: 0 until every projection this API reads exists
+        self.tracked_scalar = (
+            f"(SELECT CASE WHEN count(*) < %s THEN 0 ELSE coalesce(min(t.position), 0) END "
+            f"FROM {self.prefix}.projections p JOIN {self.prefix}.tracking t USING (name, generation) "
+            f"WHERE p.name = ANY(%s))")
         self.scales = _Scales()
         self._position = 0
 
@@ -104,20 +117,38 @@ class PgReadModels:
     # ---- plumbing ------------------------------------------------------------------------------
     async def _read(self, query: str, params: Sequence[Any] = (), more: Sequence[tuple[str, Sequence[Any]]] = ()
                     ) -> tuple[int, list[tuple[Any, ...]], list[list[tuple[Any, ...]]]]:
-        """One consistent snapshot: (position, rows of `query`, rows of each `more` query)."""
-        async with self.pool.connection() as conn:
-            await conn.set_isolation_level(IsolationLevel.REPEATABLE_READ)
-            async with conn.transaction():
-                position = await self._tracked(conn)
-                rows = await (await conn.execute(query.replace("rm.", f"{self.prefix}."), params)).fetchall()
-                extra = [await (await conn.execute(q.replace("rm.", f"{self.prefix}."), p)).fetchall() for q, p in more]
+        """One consistent snapshot: (position, rows of `query`, rows of each `more` query).
+
+        A single query is one statement (one snapshot) that also reads the tracked position, as a first
+        column: one round trip, no transaction to open and close. Should it find no rows, the position is
+        the last one this API saw before asking, which the snapshot reflects at least (projections only
+        move forward). Several queries run in one REPEATABLE READ transaction, pipelined.
+        """
+        if not query.startswith("SELECT "):
+            raise ValueError("a read-model query starts with SELECT")
+        if not more:
+            known = self._position
+            async with self.pool.connection() as conn:
+                cursor = await conn.execute(
+                    f"SELECT {self.tracked_scalar}, " + query[len("SELECT "):].replace("rm.", f"{self.prefix}."),
+                    (len(self.projections), self.projections, *params))
+                found = await cursor.fetchall()
+            position = int(found[0][0]) if found else known
+            self._position = max(self._position, position)
+            return position, [row[1:] for row in found], []
+        async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
+            tracked = await conn.execute(self.tracked_query, (self.projections,))
+            main = await conn.execute(query.replace("rm.", f"{self.prefix}."), params)
+            extras = [await conn.execute(q.replace("rm.", f"{self.prefix}."), p) for q, p in more]
+        counted = await tracked.fetchone()
+        rows = await main.fetchall()
+        extra = [await cursor.fetchall() for cursor in extras]
+        position = 0 if counted is None or int(counted[0]) < len(self.projections) else int(counted[1])
         self._position = max(self._position, position)
         return position, rows, extra
 
     async def _tracked(self, conn: AsyncConnection[Any]) -> int:
-        cursor = await conn.execute(
-            f"SELECT count(*), coalesce(min(t.position), 0) FROM {self.prefix}.projections p "
-            f"JOIN {self.prefix}.tracking t USING (name, generation) WHERE p.name = ANY(%s)", (self.projections,))
+        cursor = await conn.execute(self.tracked_query, (self.projections,))
         row = await cursor.fetchone()
         if row is None or int(row[0]) < len(self.projections):
             return 0  # a projection does not exist yet: nothing is known to be reflected
