@@ -14,12 +14,14 @@ id <= P, so every table reflects at least P).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from psycopg import AsyncConnection, IsolationLevel
+from psycopg import AsyncConnection, IsolationLevel, sql
 from psycopg_pool import AsyncConnectionPool
 
 from queries.errors import ApiError
@@ -47,6 +49,8 @@ ORDER_COLUMNS = ("symbol, order_id, account_id, side, order_type, tif, status, p
                  "placed_position")
 INSTRUMENT_COLUMNS = ("symbol, base, quote, base_scale, quote_scale, tick_size, lot_size, min_qty_lots, max_qty_lots, "
                       "min_price_ticks, max_price_ticks, maker_fee_ppm, taker_fee_ppm, tick_lot_value, status")
+log = logging.getLogger("tradex.api.read_models")
+NOTIFY_CHANNEL = "rm_positions"  # where the projectors announce each advance (projections/pg_tracking.py)
 INTERVAL_TABLES = {"1m": "md_candles_1m", "5m": "md_candles_5m", "1h": "md_candles_1h", "1d": "md_candles_1d"}
 
 
@@ -84,9 +88,58 @@ async def _repeatable_read(conn: AsyncConnection[Any]) -> None:
     await conn.set_isolation_level(IsolationLevel.REPEATABLE_READ)
 
 
+class AnswerCache:
+    """Answers (position, rows) kept until any projection advances, or `max_age_s` at most.
+
+    The projectors NOTIFY every advance (projections.pg_tracking.CHANNEL); `PgReadModels` listens and calls
+    `advanced()`, which drops every answer. An answer is kept only if no advance was heard between the
+    moment its query was sent (`ticket`) and its arrival, so a kept answer is the read models' state at
+    its position, and stays the current state until the next advance is heard. While the listener is not
+    running nothing is kept. Each answer carries its position, so even one served in the moment between a
+    commit and its NOTIFY is exactly what the models held at the position it states.
+    """
+
+    def __init__(self, max_entries: int = 20_000, max_age_s: float = 1.0) -> None:
+        self.max_entries = max_entries
+        self.max_age_s = max_age_s
+        self.generation = 0  # advances heard
+        self.active = False
+        self.entries: dict[tuple[Any, ...], tuple[int, float, int, list[tuple[Any, ...]]]] = {}
+        self.hits = 0
+
+    def listening(self, active: bool) -> None:
+        self.active = active
+        self.advanced()
+
+    def advanced(self) -> None:
+        self.generation += 1
+        self.entries.clear()
+
+    def ticket(self) -> int:
+        return self.generation if self.active else -1
+
+    def get(self, key: tuple[Any, ...]) -> tuple[int, list[tuple[Any, ...]]] | None:
+        entry = self.entries.get(key)
+        if entry is None:
+            return None
+        generation, at, position, rows = entry
+        if generation != self.generation or time.monotonic() - at > self.max_age_s:
+            del self.entries[key]
+            return None
+        self.hits += 1
+        return position, rows
+
+    def put(self, ticket: int, key: tuple[Any, ...], position: int, rows: list[tuple[Any, ...]]) -> None:
+        if ticket < 0 or ticket != self.generation or not self.active:
+            return
+        if len(self.entries) >= self.max_entries:
+            self.entries.clear()
+        self.entries[key] = (ticket, time.monotonic(), position, rows)
+
+
 class PgReadModels:
     def __init__(self, conninfo: str, prefix: str = "rm", projections: Sequence[str] = PROJECTIONS,
-                 pool_size: int = 4, poll_s: float = 0.01) -> None:
+                 pool_size: int = 4, poll_s: float = 0.01, notify_channel: str = NOTIFY_CHANNEL) -> None:
         if not prefix.isidentifier():
             raise ValueError(f"bad read-model prefix {prefix!r}")
         self.prefix = prefix
@@ -104,12 +157,41 @@ class PgReadModels:
             f"WHERE p.name = ANY(%s))")
         self.scales = _Scales()
         self._position = 0
+        self.conninfo = conninfo
+        self.notify_channel = notify_channel
+        self.answers = AnswerCache()
+        self._listener: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         await self.pool.open(wait=True)
+        self._listener = asyncio.get_running_loop().create_task(self._listen(), name="tradex-read-model-listener")
 
     async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
         await self.pool.close()
+
+    async def _listen(self) -> None:
+        """Follow the projectors' NOTIFY of every advance; answers are cached only while this runs."""
+        failures = 0
+        while True:
+            try:
+                async with await AsyncConnection.connect(self.conninfo, autocommit=True) as conn:
+                    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.notify_channel)))
+                    self.answers.listening(True)
+                    failures = 0
+                    async for _ in conn.notifies():
+                        self.answers.advanced()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the server may be restarting: answer uncached meanwhile
+                log.warning("read-model listener: %s: %s", type(error).__name__, error)
+            finally:
+                self.answers.listening(False)
+            failures += 1
+            await asyncio.sleep(min(2.0, 0.1 * failures))
 
     def position(self) -> int:
         return self._position
@@ -127,6 +209,11 @@ class PgReadModels:
         if not query.startswith("SELECT "):
             raise ValueError("a read-model query starts with SELECT")
         if not more:
+            key = (query, tuple(tuple(p) if isinstance(p, list) else p for p in params))
+            cached = self.answers.get(key)
+            if cached is not None and cached[0] >= self._position:  # not older than what a reader waited for
+                return cached[0], cached[1], []
+            ticket = self.answers.ticket()
             known = self._position
             async with self.pool.connection() as conn:
                 cursor = await conn.execute(
@@ -135,7 +222,9 @@ class PgReadModels:
                 found = await cursor.fetchall()
             position = int(found[0][0]) if found else known
             self._position = max(self._position, position)
-            return position, [row[1:] for row in found], []
+            rows = [row[1:] for row in found]
+            self.answers.put(ticket, key, position, rows)
+            return position, rows, []
         async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
             tracked = await conn.execute(self.tracked_query, (self.projections,))
             main = await conn.execute(query.replace("rm.", f"{self.prefix}."), params)

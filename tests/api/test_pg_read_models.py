@@ -14,9 +14,10 @@ import pytest
 from infra.api_server import ApiServer, LedgerEventFeed, SequencerGateway
 from infra.projector_runner import LogReader, PgRunner
 from projections.catalog import pg_projectors
+from projections.pg_tracking import CHANNEL
 from queries.app import ApiConfig, create_app
-from queries.pg_read_models import PgReadModels
-from tests.api.conftest import ApiVenue
+from queries.pg_read_models import NOTIFY_CHANNEL, PgReadModels
+from tests.api.conftest import ApiVenue, wait_for
 from tests.ledger_fixtures import ALICE, BOB
 
 pytestmark = pytest.mark.integration
@@ -24,7 +25,7 @@ SYMBOL = "BTC-USDT"
 
 
 @pytest.fixture
-def pg_api(api_venue: ApiVenue, pg: Any) -> Iterator[tuple[ApiVenue, str]]:
+def pg_api(api_venue: ApiVenue, pg: Any) -> Iterator[tuple[ApiVenue, str, PgReadModels]]:
     """A second API on the same venue, answering queries from the PostgreSQL read models."""
     conninfo = pg.conninfo()
     reader = LogReader(api_venue.ledger, conninfo)
@@ -33,12 +34,13 @@ def pg_api(api_venue: ApiVenue, pg: Any) -> Iterator[tuple[ApiVenue, str]]:
     stop = threading.Event()
     thread = threading.Thread(target=runner.follow, args=(stop, 0.02), daemon=True)
     thread.start()
+    read_models = PgReadModels(conninfo)
     app = create_app(ApiConfig(rate_per_s=100_000, rate_burst=100_000, min_position_wait_s=10),
                      SequencerGateway(api_venue.venue, api_venue.sequencer), LedgerEventFeed(api_venue.ledger),
-                     api_venue.app.state.services.authenticator, PgReadModels(conninfo))
+                     api_venue.app.state.services.authenticator, read_models)
     try:
         with ApiServer(app) as server:
-            yield api_venue, server.url
+            yield api_venue, server.url, read_models
     finally:
         stop.set()
         thread.join(10)
@@ -54,8 +56,8 @@ def _without_positions(value: Any) -> Any:
     return value
 
 
-def test_both_read_models_answer_alike(pg_api: tuple[ApiVenue, str]) -> None:
-    venue, pg_url = pg_api
+def test_both_read_models_answer_alike(pg_api: tuple[ApiVenue, str, PgReadModels]) -> None:
+    venue, pg_url, _ = pg_api
     with venue.client("treasury") as treasury:
         for command_id, account, asset in (("d1", BOB, "USDT"), ("d2", ALICE, "BTC")):
             assert treasury.post("/v1/deposits", json={"command_id": command_id, "account_id": account,
@@ -82,3 +84,42 @@ def test_both_read_models_answer_alike(pg_api: tuple[ApiVenue, str]) -> None:
             assert _without_positions(from_pg.json()) == _without_positions(from_memory.json()), path
         detail = postgres.get(f"/v1/orders/{SYMBOL}/1", params={"min_position": position}).json()
         assert detail["order"]["status"] == "partially_filled" and len(detail["history"]) == 2
+
+
+def test_answers_are_reused_until_a_projection_advances(pg_api: tuple[ApiVenue, str, PgReadModels]) -> None:
+    venue, pg_url, read_models = pg_api
+    assert NOTIFY_CHANNEL == CHANNEL  # the API listens where the projectors announce
+    read_models.answers.max_age_s = 3_600.0  # only an advance may drop an answer here
+
+    def deposit(command_id: str) -> int:
+        with venue.client("treasury") as treasury:
+            answer = treasury.post("/v1/deposits", json={"command_id": command_id, "account_id": BOB,
+                                                         "asset": "USDT", "amount_minor": 1_000})
+        assert answer.status_code == 200, answer.text
+        return int(answer.json()["log_position"])
+
+    def usdt(client: httpx.Client, **params: int) -> tuple[int, int]:
+        answer = client.get(f"/v1/accounts/{BOB}/balances", params=params).json()
+        [balance] = [b for b in answer["balances"] if b["asset"] == "USDT"]
+        return int(balance["total_minor"]), int(answer["position"])
+
+    first = deposit("cache-1")
+    with httpx.Client(base_url=pg_url, headers=venue.headers("auditor")) as client:
+        wait_for(lambda: read_models.answers.active)
+        assert usdt(client, min_position=first)[0] == 1_000
+        hits = read_models.answers.hits
+        assert usdt(client) == usdt(client)  # nothing advanced: the same answer, from the cache
+        assert read_models.answers.hits >= hits + 2
+
+        second = deposit("cache-2")  # asked for at its position: never the older cached answer
+        total, position = usdt(client, min_position=second)
+        assert total == 2_000 and position >= second
+
+        deposit("cache-3")  # asked for without a position: the advance's NOTIFY drops the cached answer
+        wait_for(lambda: usdt(client)[0] == 3_000)
+
+        read_models.answers.listening(False)  # no listener, nothing kept: every answer is read
+        hits = read_models.answers.hits
+        usdt(client)
+        usdt(client)
+        assert read_models.answers.hits == hits
