@@ -119,13 +119,8 @@ class FastHashChainedRecorder(HashChainedRecorder):
             "INSERT INTO {schema}.{events} (notification_id, originator_id, originator_version, topic, state) "
             "SELECT * FROM unnest(%b::bigint[], %b::{originator}[], %b::bigint[], %b::text[], %b::bytea[])"
         ).format(schema=schema, events=events, originator=SQL(originator_type))
-        self.insert_chain_arrays_statement = SQL(
-            "INSERT INTO {schema}.{chain} (notification_id, hash) SELECT * FROM unnest(%b::bigint[], %b::bytea[])"
-        ).format(schema=schema, chain=chain)
-        self.insert_commands_arrays_statement = SQL(
-            "INSERT INTO {schema}.{commands} (command_id, kind, digest, result, log_position) "
-            "SELECT c, k, d, r::jsonb, %b FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[]) AS t(c, k, d, r)"
-        ).format(schema=schema, commands=Identifier(self.commands_table_name))
+        # (chain links and commands go in with the stock path's array statements: insert_chain_statement,
+        # insert_commands_statement)
         self.begin_statement = b"BEGIN"
         self.notify_statement = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
         self.lock_statements = [rendered(statement) if isinstance(statement, Composable | bytes)
@@ -135,7 +130,7 @@ class FastHashChainedRecorder(HashChainedRecorder):
                                          f"{self.chain_table_name}_pkey"})
         for name in ("copy_events_statement", "copy_chain_statement", "copy_commands_statement",
                      "advance_sequence_statement", "expect_sequence_statement", "insert_events_arrays_statement",
-                     "insert_chain_arrays_statement", "insert_commands_arrays_statement", "notify_statement",
+                     "notify_statement",
                      "lock_notify_and_read_head_statement", "begin_lock_notify_and_read_head_statement"):
             setattr(self, name, rendered(getattr(self, name)))
         # The head this recorder last wrote (last notification id, its chain hash); None until known.
@@ -253,9 +248,9 @@ class FastHashChainedRecorder(HashChainedRecorder):
             execute(self.notify_statement, prepare=False)
             self._insert_events(curs, stored_events, **kwargs)
             execute(self.insert_events_arrays_statement, (ids, originators, versions, topics, states), prepare=False)
-            execute(self.insert_chain_arrays_statement, (ids, hashes), prepare=False)
+            execute(self.insert_chain_statement, (ids, hashes), prepare=False)
             if commands:
-                execute(self.insert_commands_arrays_statement, (
+                execute(self.insert_commands_statement, (
                     last, [c.command_id for c in commands], [c.kind for c in commands],
                     [c.digest for c in commands], [encode_result(c.result).decode() for c in commands]),
                     prepare=False)
