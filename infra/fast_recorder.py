@@ -24,6 +24,9 @@ notification ids that the `bigserial` default would have assigned. One transacti
 
 BEGIN travels with step 2's statements, so a save costs a handful of round trips whatever its size
 (two per COPY); at the small batches of a lightly loaded venue that, not the rows, is much of the cost.
+So a save of up to PIPELINED_MAX_EVENTS events, made when the recorder knows the head it wrote last,
+goes out as one pipeline instead (`_insert_pipelined`): the same rows as parameter arrays, checked
+under the lock against the id sequence, one round trip.
 
 The EXCLUSIVE lock is what makes assigning ids ourselves safe: every stock insert takes the same lock
 before it calls nextval, so nobody hands out ids while we hold it. A duplicate (originator_id,
