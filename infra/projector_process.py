@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.connection
 import multiprocessing.synchronize
+import signal
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ class ProjectorSpec:
 def _follow(spec: ProjectorSpec, stop: multiprocessing.synchronize.Event,
             report: multiprocessing.connection.Connection) -> None:
     """The child: catch up, report, follow until `stop`, catch up once more, report how it ended."""
+    # Ctrl-C reaches the whole process group; the venue decides when the projectors stop (after the
+    # write side, so the read models end at the log's head).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         with ExitStack() as stack:
             ledger = Ledger(env={**spec.ledger_env, "CREATE_TABLE": "n"}, clock=WallClock())

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -101,3 +103,28 @@ def test_run_serves_the_whole_venue_with_a_simulated_market_then_stops_cleanly(d
     assert again.returncode == 0, again.stderr + again.stdout
     rebuilt = next(line for line in again.stdout.splitlines() if line.startswith("venue: books rebuilt"))
     assert sum(int(n) for n in re.findall(r"(\d+) engine commands replayed", rebuilt)) > 0
+
+
+def test_ctrl_c_to_the_whole_process_group_stops_the_venue_in_order(data_dir: Path) -> None:
+    """A terminal's Ctrl-C reaches every process of the group: the venue still stops in its own order."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEX_")} | {"TRADEX_API_PORT": "0"}
+    process = subprocess.Popen([sys.executable, "-m", "infra.cli", "run", "--data-dir", str(data_dir), "--simulate"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               start_new_session=True)
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("simulated market"):
+                break
+        time.sleep(2)
+        os.killpg(process.pid, signal.SIGINT)  # the group this test started, as a terminal would
+        remaining, errors = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 0, errors + remaining
+    assert "the projectors stopped" not in remaining, remaining
+    stopped = next(line for line in remaining.splitlines() if line.startswith("stopped: "))
+    head = int(re.search(r"log head (\d+)", stopped).group(1))  # type: ignore[union-attr]
+    assert int(re.search(r"read models at (\d+)", stopped).group(1)) == head  # type: ignore[union-attr]
