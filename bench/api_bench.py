@@ -14,8 +14,9 @@ a short warm-up:
 3. orders: GET /v1/accounts/{id}/orders?limit=20.
 
 It prints req/s, p50/p99 latency (wrk's closed loop: a slow answer delays that connection's next
-request), non-2xx answers, the sequencer's mean batch, and the load average (other work on the machine
-shares the 2 cores). It prints numbers; it is not a test.
+request), non-2xx answers, the sequencer's mean batch, how long the read models took to reach the log's
+head before a query phase (queries are measured in that steady state), and the load average (other
+work on the machine shares the 2 cores). It prints numbers; it is not a test.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -104,6 +106,7 @@ class PhaseResult:
     non_2xx: int
     errors: str
     mean_batch: float = 0.0
+    settled_s: float = 0.0  # a query phase starts once the read models reached the log's head; how long that took
 
 
 def embedded_server() -> AbstractContextManager[PgConnectionInfo]:
@@ -240,8 +243,9 @@ def run(args: argparse.Namespace) -> int:
                 with serving(args.api, args.read_models, ledger, info, venue, sequencer, public_pem,
                              Path(scratch)) as url:
                     for phase in args.phases.split(","):
+                        settled_s = 0.0 if phase == "place" else settle(url, tokens[0], accounts[0], ledger)
                         results.append(run_phase(phase, url, tool, accounts, tokens, args, Path(scratch),
-                                                 sequencer))
+                                                 sequencer, settled_s))
             finally:
                 sequencer.stop()
         finally:
@@ -258,10 +262,10 @@ def run(args: argparse.Namespace) -> int:
               f"{args.connections} connections, {args.accounts} accounts, PostgreSQL fsync on; "
               f"load average before {report['load_before']}, after {report['load_after']}")
         print(f"{'phase':<10} {'requests':>9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} "
-              f"{'mean batch':>10}")
+              f"{'mean batch':>10} {'settled s':>9}")
         for result in results:
             print(f"{result.phase:<10} {result.requests:>9,} {result.requests_per_s:>9,.0f} {result.p50_ms:>8.2f} "
-                  f"{result.p99_ms:>8.2f} {result.non_2xx:>8,} {result.mean_batch:>10.1f}"
+                  f"{result.p99_ms:>8.2f} {result.non_2xx:>8,} {result.mean_batch:>10.1f} {result.settled_s:>9.1f}"
                   + (f"  socket errors: {result.errors}" if result.errors else ""))
     return 0 if all(result.non_2xx == 0 and not result.errors for result in results) else 1
 
@@ -301,8 +305,23 @@ def serving(mode: str, read_models: str, ledger: Ledger, info: PgConnectionInfo,
         shutil.rmtree(link_dir, ignore_errors=True)
 
 
+def settle(url: str, token: str, account: int, ledger: Ledger, timeout_s: float = 300.0) -> float:
+    """Wait until the API's read models reflect the whole log (its head now): queries are measured in a
+    steady state, not while the projectors still catch up with the placement phase. Returns the wait."""
+    head = int(ledger.recorder.max_notification_id() or 0)
+    began = time.perf_counter()
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30.0) as client:
+        while True:
+            answer = client.get(f"/v1/accounts/{account}/balances", params={"min_position": head})
+            if answer.status_code == 200:
+                return time.perf_counter() - began
+            if time.perf_counter() - began > timeout_s:
+                raise RuntimeError(f"the read models did not reach position {head} in {timeout_s:g} s: "
+                                   f"{answer.status_code} {answer.text[:200]}")
+
+
 def run_phase(phase: str, url: str, tool: str, accounts: list[int], tokens: list[str], args: argparse.Namespace,
-              scratch: Path, sequencer: Sequencer) -> PhaseResult:
+              scratch: Path, sequencer: Sequencer, settled_s: float = 0.0) -> PhaseResult:
     paths = {"balances": "/v1/accounts/%d/balances", "orders": "/v1/accounts/%d/orders?limit=20"}
     if phase not in ("place", *paths):
         raise ValueError(f"unknown phase {phase}")
@@ -331,7 +350,7 @@ def run_phase(phase: str, url: str, tool: str, accounts: list[int], tokens: list
     batches = sequencer.stats.batches - batches_before
     mean_batch = (sequencer.stats.commands - commands_before) / batches if batches else 0.0
     return PhaseResult(phase, tool, seconds, requests, requests / seconds if seconds else 0.0, p50, p99, non_2xx,
-                       errors, mean_batch if phase == "place" else 0.0)
+                       errors, mean_batch if phase == "place" else 0.0, settled_s)
 
 
 def main(argv: list[str] | None = None) -> int:

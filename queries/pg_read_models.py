@@ -50,6 +50,7 @@ ORDER_COLUMNS = ("symbol, order_id, account_id, side, order_type, tif, status, p
 INSTRUMENT_COLUMNS = ("symbol, base, quote, base_scale, quote_scale, tick_size, lot_size, min_qty_lots, max_qty_lots, "
                       "min_price_ticks, max_price_ticks, maker_fee_ppm, taker_fee_ppm, tick_lot_value, status")
 log = logging.getLogger("tradex.api.read_models")
+ORDER_VIEWS_KEPT = 100_000
 NOTIFY_CHANNEL = "rm_positions"  # where the projectors announce each advance (projections/pg_tracking.py)
 INTERVAL_TABLES = {"1m": "md_candles_1m", "5m": "md_candles_5m", "1h": "md_candles_1h", "1d": "md_candles_1d"}
 
@@ -160,6 +161,7 @@ class PgReadModels:
         self.conninfo = conninfo
         self.notify_channel = notify_channel
         self.answers = AnswerCache()
+        self._order_views: dict[tuple[Any, ...], OrderView] = {}
         self._listener: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
@@ -268,7 +270,17 @@ class PgReadModels:
         self.scales.assets.update({code: int(scale) for code, scale in assets})
 
     # ---- orders --------------------------------------------------------------------------------
-    def _order(self, row: Sequence[Any]) -> OrderView:
+    def _order(self, row: tuple[Any, ...]) -> OrderView:
+        """The view of an order row; the same row (it carries the order's last position) gives the same view,
+        built once: a page of orders is mostly rows the API has shown before."""
+        view = self._order_views.get(row)
+        if view is None:
+            if len(self._order_views) >= ORDER_VIEWS_KEPT:
+                self._order_views.clear()
+            view = self._order_views[row] = self._build_order(row)
+        return view
+
+    def _build_order(self, row: tuple[Any, ...]) -> OrderView:
         (symbol, order_id, account_id, side, order_type, tif, status, price_ticks, qty_lots, filled, leaves, fees,
          reason, placed_at_ns, updated_at_ns, last_position, _placed_position) = row
         return OrderView(symbol=symbol, order_id=order_id, account_id=account_id, side=side, type=order_type, tif=tif,
