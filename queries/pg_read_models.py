@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Sequence
 from decimal import Decimal
@@ -90,7 +91,9 @@ async def _repeatable_read(conn: AsyncConnection[Any]) -> None:
 
 
 class AnswerCache:
-    """Answers (position, rows) kept until any projection advances, or `max_age_s` at most.
+    """Answers (position, rows) kept until any projection advances, or `max_age_s` at most (a bound for
+    an advance whose NOTIFY was lost; every answer states its position, so even then it is not wrong, only
+    older than it needs to be).
 
     The projectors NOTIFY every advance (projections.pg_tracking.CHANNEL); `PgReadModels` listens and calls
     `advanced()`, which drops every answer. An answer is kept only if no advance was heard between the
@@ -100,7 +103,7 @@ class AnswerCache:
     commit and its NOTIFY is exactly what the models held at the position it states.
     """
 
-    def __init__(self, max_entries: int = 20_000, max_age_s: float = 1.0) -> None:
+    def __init__(self, max_entries: int = 20_000, max_age_s: float = 5.0) -> None:
         self.max_entries = max_entries
         self.max_age_s = max_age_s
         self.generation = 0  # advances heard
@@ -123,8 +126,8 @@ class AnswerCache:
         entry = self.entries.get(key)
         if entry is None:
             return None
-        generation, at, position, rows = entry
-        if generation != self.generation or time.monotonic() - at > self.max_age_s:
+        generation, expires, position, rows = entry
+        if generation != self.generation or time.monotonic() > expires:
             del self.entries[key]
             return None
         self.hits += 1
@@ -135,7 +138,10 @@ class AnswerCache:
             return
         if len(self.entries) >= self.max_entries:
             self.entries.clear()
-        self.entries[key] = (ticket, time.monotonic(), position, rows)
+        # each answer expires at its own time between half and all of max_age: answers made together (after
+        # an advance) would otherwise all be asked for again at the same moment
+        expires = time.monotonic() + self.max_age_s * (0.5 + 0.5 * random.random())
+        self.entries[key] = (ticket, expires, position, rows)
 
 
 class PgReadModels:
