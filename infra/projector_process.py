@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.connection
 import multiprocessing.synchronize
+import os
 import signal
 import time
 from contextlib import ExitStack
@@ -25,6 +26,7 @@ from infra.settings import Settings
 from projections.catalog import PG_PROJECTORS, pg_projectors
 
 IDLE_POLL_S = 0.2
+PROJECTOR_NICENESS = 10
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ def _follow(spec: ProjectorSpec, stop: multiprocessing.synchronize.Event,
     # Ctrl-C reaches the whole process group; the venue decides when the projectors stop (after the
     # write side, so the read models end at the log's head).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Read models may lag a burst and catch up after it; the write path and the API may not: on a busy
+    # machine the scheduler gives this process the cores last.
+    os.nice(PROJECTOR_NICENESS)
     try:
         with ExitStack() as stack:
             ledger = Ledger(env={**spec.ledger_env, "CREATE_TABLE": "n"}, clock=WallClock())
