@@ -65,6 +65,21 @@ def _cursor_keys(cursor: str | None, parts: int) -> tuple[int, ...] | None:
     return tuple(int(piece) for piece in pieces)
 
 
+def _account_page(column: str, value: str | None, account_id: int, cursor: str | None) -> tuple[list[str], list[Any]]:
+    """WHERE terms and parameters of one page of an account's rows keyed (position, seq), newest first:
+    the account, an optional filter on `column` (a fixed name, never client text), the cursor."""
+    keys = _cursor_keys(cursor, 2)
+    where: list[str] = ["account_id = %s"]
+    params: list[Any] = [account_id]
+    if value is not None:
+        where.append(f"{column} = %s")
+        params.append(value)
+    if keys is not None:
+        where.append("(position, seq) < (%s, %s)")
+        params += list(keys)
+    return where, params
+
+
 def _scaled(amount: int, scale: int) -> str:
     return f"{Decimal(amount).scaleb(-scale):f}"
 
@@ -332,15 +347,7 @@ class PgReadModels:
         return OrderDetail(order=self._order(rows[0]), history=history, position=position)
 
     async def fills(self, account_id: int, symbol: str | None, cursor: str | None, limit: int) -> Page[FillView]:
-        keys = _cursor_keys(cursor, 2)
-        where: list[str] = ["account_id = %s"]
-        params: list[Any] = [account_id]
-        if symbol is not None:
-            where.append("symbol = %s")
-            params.append(symbol)
-        if keys is not None:
-            where.append("(position, seq) < (%s, %s)")
-            params += list(keys)
+        where, params = _account_page("symbol", symbol, account_id, cursor)
         position, rows, _ = await self._read(
             "SELECT position, seq, at_ns, trade_id, symbol, order_id, account_id, side, liquidity, price_ticks, "
             f"qty_lots, fee FROM rm.fills WHERE {' AND '.join(where)} ORDER BY position DESC, seq DESC LIMIT %s",
@@ -386,15 +393,7 @@ class PgReadModels:
 
     async def journal(self, account_id: int, asset: str | None, cursor: str | None,
                       limit: int) -> Page[JournalEntryView]:
-        keys = _cursor_keys(cursor, 2)
-        where: list[str] = ["account_id = %s"]
-        params: list[Any] = [account_id]
-        if asset is not None:
-            where.append("asset = %s")
-            params.append(asset)
-        if keys is not None:
-            where.append("(position, seq) < (%s, %s)")
-            params += list(keys)
+        where, params = _account_page("asset", asset, account_id, cursor)
         position, rows, _ = await self._read(
             "SELECT position, seq, at_ns, posting_id, asset, amount, counterparty, kind, command_id FROM rm.postings "
             f"WHERE {' AND '.join(where)} ORDER BY position DESC, seq DESC LIMIT %s", (*params, limit + 1))
