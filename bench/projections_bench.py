@@ -108,6 +108,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="PostgreSQL projections caught up in this many processes (infra/parallel_runner.py)")
     parser.add_argument("--log-dir", default="", help="keep (and reuse) the filled log's PostgreSQL here")
     parser.add_argument("--no-clickhouse", action="store_true")
+    parser.add_argument("--clickhouse-path", choices=("sql", "python", "both"), default="sql",
+                        help="project into ClickHouse in SQL (the default), in Python, or both one after the other")
     parser.add_argument("--no-rebuild", action="store_true")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -258,27 +260,37 @@ def run_bench(args: argparse.Namespace) -> Report:
                     progress.done()
         ch_counts: dict[str, int] = {}
         if not args.no_clickhouse:
-            ch_dir = Path(tempfile.mkdtemp(prefix="tradex-projections-bench-ch-"))
-            stack.callback(shutil.rmtree, ch_dir, True)
-            client = clickhouse_client(data_dir=ch_dir)
-            try:
-                ch = ClickHouseRunner(reader, client, ClickHouseRegistry(), args.batch)
-                ch.setup()
-                progress, update = bar("clickhouse", head, args.quiet)
-                report.phases.append(measured("clickhouse", pg_dir, lambda: ch.catch_up(head, update)))
-                progress.done()
-                if not args.no_rebuild:
-                    progress, update = bar("rebuild clickhouse", head, args.quiet)
-                    began = time.perf_counter()
-                    ch.rebuild(update)
-                    report.rebuilds["clickhouse"] = time.perf_counter() - began
-                    progress.done()
-                for table in ("trades", "order_events", "postings"):
-                    ch_counts[table] = int(client.query(f"SELECT count() FROM {table} FINAL").result_rows[0][0])
-            finally:
-                client.close()
+            paths = {"sql": [True], "python": [False], "both": [True, False]}[args.clickhouse_path]
+            for sql in paths:
+                ch_counts = clickhouse_phase(stack, report, reader, pg_dir, head, args, sql)
         check(report, conninfo, ledger, ch_counts)
     return report
+
+
+def clickhouse_phase(stack: ExitStack, report: Report, reader: LogReader, pg_dir: Path, head: int,
+                     args: argparse.Namespace, sql: bool) -> dict[str, int]:
+    """Catch up (and rebuild) a fresh embedded chdb from the log; the row counts of its tables."""
+    name = "clickhouse" if sql else "clickhouse-python"
+    ch_dir = Path(tempfile.mkdtemp(prefix="tradex-projections-bench-ch-"))
+    stack.callback(shutil.rmtree, ch_dir, True)
+    client = clickhouse_client(data_dir=ch_dir)
+    try:
+        ch = ClickHouseRunner(reader, client, ClickHouseRegistry(), args.batch, sql=sql)
+        ch.setup()
+        progress, update = bar(f"{name:<10}", head, args.quiet)
+        report.phases.append(measured(name, pg_dir, lambda: ch.catch_up(head, update)))
+        progress.done()
+        if not args.no_rebuild:
+            progress, update = bar(f"rebuild {name}", head, args.quiet)
+            began = time.perf_counter()
+            ch.rebuild(update)
+            report.rebuilds[name] = time.perf_counter() - began
+            progress.done()
+        return {table: int(client.query(f"SELECT count() FROM {table} FINAL").result_rows[0][0])
+                for table in ("trades", "order_events", "postings")}
+    finally:
+        client.close()
+        shutil.rmtree(ch_dir, True)  # chdb holds one directory per process: the next phase opens another
 
 
 def check(report: Report, conninfo: str, ledger: Ledger, ch_counts: dict[str, int]) -> None:

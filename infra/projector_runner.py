@@ -32,7 +32,8 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Generic, TypeVar, cast
 from uuid import UUID
 
 import psycopg
@@ -48,16 +49,18 @@ import domain.order
 import domain.position
 import domain.wallet  # every event class must be imported for its topic to resolve
 from commands.ledger import Ledger
+from infra import clickhouse_staging
 from infra.event_decoder import EventDecoder
-from projections import clickhouse_store
+from projections import clickhouse_sql, clickhouse_store
 from projections.catalog import PG_PROJECTORS
 from projections.clickhouse_projector import NAME as CLICKHOUSE
-from projections.clickhouse_projector import ClickHouseProjector, Rows, write
+from projections.clickhouse_projector import ClickHouseProjector, Rows, open_orders, write
 from projections.clickhouse_registry import ClickHouseRegistry
-from projections.folds import Logged
+from projections.folds import INSTRUMENT_EVENTS, POSITION_EVENTS, Logged, ProjectionError, topics_of
 from projections.pg_projector import PgProjector
 from projections.pg_tracking import ConcurrentProjector, GenerationSwitched, ReadStore
 
+T = TypeVar("T")
 DEFAULT_BATCH = 50_000  # measured best of 10k, 50k, 100k on the bench log (fewer, larger statements)
 Progress = Callable[[int], None]  # called with the position reached
 
@@ -86,6 +89,10 @@ class LogReader:
                 "WHERE notification_id > %s AND notification_id <= %s AND topic = ANY(%s) "
                 "ORDER BY notification_id").format(table)
             self.select_head = sql.SQL("SELECT max(notification_id) FROM {}").format(table)
+            self.copy_select = sql.SQL(
+                "COPY (SELECT notification_id, topic, originator_id, originator_version, convert_from(state, 'UTF8') "
+                "FROM {} WHERE notification_id > %s AND notification_id <= %s AND topic = ANY(%s) "
+                "ORDER BY notification_id) TO STDOUT").format(table)
             self.select_last = sql.SQL(
                 "SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
                 "WHERE notification_id <= %s ORDER BY notification_id DESC LIMIT 1").format(table)
@@ -161,41 +168,53 @@ class LogReader:
             start = notifications[-1].id + 1
         return out
 
-    def scan(self, after: int, stop: int, topics: Sequence[str], batch: int = 50_000) -> Iterator[Any]:
-        """Every event of `topics` in (after, stop], window by window."""
+    def scan(self, after: int, stop: int, topics: Sequence[str], batch: int = 50_000) -> Iterator[Logged]:
+        """Every event of `topics` in (after, stop], window by window, with its position."""
         while after < stop:
             end = min(after + batch, stop)
-            for _, event in self.read(after, end, topics):
-                yield event
+            yield from self.read(after, end, topics)
             after = end
 
+    def copy_range(self, after: int, stop: int, topics: Sequence[str], path: Path) -> None:
+        """Write the stored events of `topics` with ids in (after, stop] to `path` as PostgreSQL's COPY text
+        (tab-separated: id, topic, originator id, version, state as text), for a bulk load elsewhere."""
+        if self.conn is None:
+            raise RuntimeError("copy_range reads a PostgreSQL event store")
+        with self.conn.cursor() as cur, cur.copy(self.copy_select, (after, stop, list(topics))) as copy, \
+                path.open("wb") as out:
+            for block in copy:
+                out.write(block)
 
-class ReadAhead:
+
+class ReadAhead(Generic[T]):
     """Reads and decodes the next windows in a background thread while the current one is applied.
 
     The database works on the next window's query while Python applies this one (the driver releases
-    the GIL while it waits), at most `depth` windows ahead.
+    the GIL while it waits), at most `depth` windows ahead. `fetch(after, stop)` reads one window
+    (default: the events of `topics`, decoded).
     """
 
     def __init__(self, reader: LogReader, topics: Sequence[str], windows: Iterator[tuple[int, int]],
-                 depth: int = 2) -> None:
-        self.queue: queue.Queue[tuple[int, int, list[Logged]] | BaseException | None] = queue.Queue(depth)
+                 depth: int = 2, fetch: Callable[[int, int], T] | None = None) -> None:
+        self.queue: queue.Queue[tuple[int, int, T] | BaseException | None] = queue.Queue(depth)
         self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(reader, list(topics), windows), daemon=True,
-                                       name="log-read-ahead")
+        chosen = list(topics)
+        read = fetch if fetch is not None else cast(Callable[[int, int], T],
+                                                    lambda after, stop: reader.read(after, stop, chosen))
+        self.thread = threading.Thread(target=self._run, args=(read, windows), daemon=True, name="log-read-ahead")
         self.thread.start()
 
-    def _run(self, reader: LogReader, topics: list[str], windows: Iterator[tuple[int, int]]) -> None:
+    def _run(self, read: Callable[[int, int], T], windows: Iterator[tuple[int, int]]) -> None:
         try:
             for after, stop in windows:
                 if self.stopped.is_set():
                     return
-                self.queue.put((after, stop, reader.read(after, stop, topics)))
+                self.queue.put((after, stop, read(after, stop)))
             self.queue.put(None)
         except BaseException as error:  # handed to the consumer, which raises it
             self.queue.put(error)
 
-    def __iter__(self) -> Iterator[tuple[int, int, list[Logged]]]:
+    def __iter__(self) -> Iterator[tuple[int, int, T]]:
         while True:
             item = self.queue.get()
             if item is None:
@@ -367,7 +386,7 @@ class PgRunner:
         head = self.reader.head() if until is None else until
         start = min(t.position for t in chosen)
         topics = sorted(set().union(*(t.projector.topics for t in chosen)))
-        ahead = ReadAhead(self.reader, topics, windows(start, head, self.batch_size))
+        ahead: ReadAhead[list[Logged]] = ReadAhead(self.reader, topics, windows(start, head, self.batch_size))
         try:
             with relaxed_gc():
                 if len(chosen) == 1:
@@ -384,7 +403,7 @@ class PgRunner:
         stats.seconds = time.perf_counter() - began
         return stats
 
-    def _fan_out(self, ahead: ReadAhead, chosen: Sequence[Tracked], stats: RunStats,
+    def _fan_out(self, ahead: ReadAhead[list[Logged]], chosen: Sequence[Tracked], stats: RunStats,
                  progress: Progress | None) -> None:
         """Each projection applies the windows in its own thread; the first failure stops them all."""
         queues = [queue.Queue[tuple[list[Logged], int, int] | None](self.QUEUE_DEPTH) for _ in chosen]
@@ -543,22 +562,33 @@ class PgRunner:
 
 
 class ClickHouseRunner:
-    """Keeps the ClickHouse projection up to date with the log (see projections/clickhouse_projector.py).
+    """Keeps the ClickHouse projection up to date with the log.
+
+    Two ways to the same rows: on a PostgreSQL event store with plain JSON states (the default), each
+    window is staged in ClickHouse and projected there in SQL (projections/clickhouse_sql.py), with
+    position snapshots folded in Python; otherwise every event is decoded and turned into rows in Python
+    (projections/clickhouse_projector.py). A generation is kept by one of them: the SQL projection takes
+    over a generation the Python projector started (its open orders are read back), not the reverse.
 
     Windows are aligned on multiples of the batch size, so a replayed window yields the same rows in
     the same inserts, which ClickHouse's insert deduplication drops.
     """
 
     def __init__(self, reader: LogReader, client: Client, registry: ClickHouseRegistry,
-                 batch_size: int = DEFAULT_BATCH) -> None:
+                 batch_size: int = DEFAULT_BATCH, sql: bool | None = None) -> None:
         if batch_size <= 0:
             raise ValueError("batch_size must be positive")
+        possible = clickhouse_staging.sql_staging_possible(reader.decoder, reader.conn is not None)
+        if sql and not possible:
+            raise ValueError("the SQL projection needs a PostgreSQL event store with plain JSON states")
         self.reader = reader
         self.client = client
         self.registry = registry
         self.batch_size = batch_size
+        self.sql = possible if sql is None else sql
         self.projector = ClickHouseProjector()
-        self.write: Callable[[Client, Rows], None] = write  # one window's inserts (tests wrap it)
+        self.write: Callable[[Client, Rows], None] = write  # one window's inserts, Python path (tests wrap it)
+        self.hook: clickhouse_sql.Hook | None = None  # after each insert of the SQL path (tests inject failures)
         self.generation = 0
         self.position = 0
         self.started = False
@@ -579,7 +609,19 @@ class ClickHouseRunner:
         self.generation = generation
         self.position = clickhouse_store.tracked_position(self.client, CLICKHOUSE)
         reference = self.reader.scan(0, self.position, sorted(self.projector.reference_topics))
-        self.projector.load_state(self.client, self.position, reference)
+        if self.sql:
+            clickhouse_sql.create_staging(self.client)
+            had_state = clickhouse_sql.create_state_tables(self.client)
+            self.projector.load_state(self.client, self.position, reference, orders=False)
+            if not had_state and self.position > 0:  # a generation the Python projector kept so far
+                clickhouse_sql.seed_order_state(self.client, self.position, (
+                    (o.order_uuid, o.symbol, o.order_id, o.account_id, o.side, str(o.terms["order_type"]),
+                     o.price_ticks, o.leaves_qty_lots, o.version) for o in open_orders(self.client, self.position)))
+        else:
+            if self.client.command("EXISTS TABLE order_state"):
+                raise ProjectionError(f"ClickHouse generation {generation} is kept by the SQL projection: "
+                                      "rebuild it to project in Python")
+            self.projector.load_state(self.client, self.position, reference)
         self.started = True
 
     def catch_up(self, until: int | None = None, progress: Progress | None = None,
@@ -594,21 +636,58 @@ class ClickHouseRunner:
         began = time.perf_counter()
         head = self.reader.head() if until is None else until
         start = self.position
-        topics = sorted(self.projector.topics)
-        ahead = ReadAhead(self.reader, topics, windows(start, head, self.batch_size, aligned=True))
+        span = windows(start, head, self.batch_size, aligned=True)
         try:
             with relaxed_gc():
-                for _, stop, batch in ahead:
-                    self.apply(batch, stop)
-                    stats.applied += len(batch)
-                    stats.windows += 1
-                    if progress is not None:
-                        progress(stop)
-        finally:
-            ahead.close()
+                if self.sql:
+                    self._catch_up_sql(span, stats, progress)
+                else:
+                    self._catch_up_python(span, stats, progress)
+        except BaseException:
+            self.started = False  # the state may be ahead of what is durable: read it back before going on
+            raise
         stats.events = max(0, head - start)
         stats.seconds = time.perf_counter() - began
         return stats
+
+    def _catch_up_python(self, span: Iterator[tuple[int, int]], stats: RunStats, progress: Progress | None) -> None:
+        ahead: ReadAhead[list[Logged]] = ReadAhead(self.reader, sorted(self.projector.topics), span)
+        try:
+            for _, stop, batch in ahead:
+                self.apply(batch, stop)
+                stats.applied += len(batch)
+                stats.windows += 1
+                if progress is not None:
+                    progress(stop)
+        finally:
+            ahead.close()
+
+    def _catch_up_sql(self, span: Iterator[tuple[int, int]], stats: RunStats, progress: Progress | None) -> None:
+        python_topics = sorted(topics_of(*POSITION_EVENTS, *INSTRUMENT_EVENTS))
+        reader = self.reader
+        with clickhouse_staging.StagingFiles() as files:
+            def fetch(after: int, stop: int) -> tuple[clickhouse_staging.Window, list[Logged]]:
+                return files.copy(reader, after, stop), reader.read(after, stop, python_topics)
+
+            ahead = ReadAhead(reader, (), span, fetch=fetch)
+            try:
+                for after, stop, (window, batch) in ahead:
+                    staged = clickhouse_staging.stage(self.client, window)
+                    rows = self.projector.rows(batch)  # instrument specs and position snapshots
+                    clickhouse_sql.apply_window(self.client, after, stop, self.projector.spec_history, self.hook)
+                    clickhouse_store.insert_tuples(self.client, clickhouse_store.POSITION_SNAPSHOTS, rows.snapshots,
+                                                   dedup_token=f"position_snapshots:{after}:{stop}")
+                    if self.hook is not None:
+                        self.hook(clickhouse_store.POSITION_SNAPSHOTS.name)
+                    clickhouse_store.record_position(self.client, CLICKHOUSE, stop)
+                    window.remove()
+                    self.position = stop
+                    stats.applied += staged + len(batch)
+                    stats.windows += 1
+                    if progress is not None:
+                        progress(stop)
+            finally:
+                ahead.close()
 
     def apply(self, batch: Sequence[Logged], stop: int) -> None:
         try:
@@ -625,9 +704,7 @@ class ClickHouseRunner:
         generation = self.registry.next_generation(self.client)
         self.registry.create_generation(self.client, generation)
         self.projector = ClickHouseProjector()
-        self.registry.use(self.client, generation)
-        clickhouse_store.create_tables(self.client)
-        self.generation, self.position, self.started = generation, 0, True
+        self._start(generation)
         while self.reader.head() > self.position:
             self.catch_up(progress=progress, follow_switch=False)
         self.registry.activate(self.client, CLICKHOUSE, generation)

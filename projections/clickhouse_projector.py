@@ -93,10 +93,13 @@ class ClickHouseProjector:
         self.accounts: dict[int, int] = {}
         self.book = SpecBook()
         self.pairer = TradePairer()
+        # (symbol, log position, tick_lot_value) of every listing and change seen: the spec in force at a
+        # position is the last one before it (the SQL projection's trades read it)
+        self.spec_history: list[tuple[str, int, int]] = []
 
     def clear(self) -> None:
         self.orders, self.positions, self.accounts = {}, {}, {}
-        self.book, self.pairer = SpecBook(), TradePairer()
+        self.book, self.pairer, self.spec_history = SpecBook(), TradePairer(), []
 
     @property
     def topics(self) -> frozenset[str]:
@@ -107,19 +110,24 @@ class ClickHouseProjector:
         return topics_of(*self.reference_classes)
 
     # ---- state ---------------------------------------------------------------------------------
-    def learn(self, event: Any) -> None:
+    def learn(self, event: Any, position: int) -> None:
         """Fold a reference event (instrument spec, wallet owner) without writing anything."""
         if type(event) is Wallet.Created:
             self.accounts[event.originator_id.int] = event.account_id
         else:
-            self.book.apply(event)
+            spec = self.book.apply(event)
+            if spec is not None:
+                self.spec_history.append((spec.symbol, position, spec.tick_lot_value))
 
-    def load_state(self, client: Client, position: int, reference: Iterable[Any]) -> None:
-        """The state as of log position `position`: reference events replayed, the rest read back."""
+    def load_state(self, client: Client, position: int, reference: Iterable[Logged],
+                   orders: bool = True) -> None:
+        """The state as of log position `position`: reference events replayed, the rest read back
+        (open orders only if `orders`: the SQL projection keeps its own)."""
         self.clear()
-        for event in reference:
-            self.learn(event)
-        self.orders = {state.order_uuid.int: state for state in open_orders(client, position)}
+        for at, event in reference:
+            self.learn(event, at)
+        if orders:
+            self.orders = {state.order_uuid.int: state for state in open_orders(client, position)}
         self.positions = {state.position_uuid.int: state for state in latest_positions(client, position)}
 
     def safe_position(self, batch_end: int) -> int:
@@ -139,7 +147,7 @@ class ClickHouseProjector:
             elif kind is Position.FillsApplied or kind is Position.Created:
                 self._position_event(out, position, event, kind)
             elif kind in _INSTRUMENT or kind is Wallet.Created:
-                self.learn(event)
+                self.learn(event, position)
         return out
 
     def _order_event(self, out: Rows, position: int, event: Any, kind: type) -> None:

@@ -2,7 +2,9 @@
 in the middle of writing it (PostgreSQL: rows written, transaction open; ClickHouse: two of the four
 tables inserted), writes a marker file and waits to be killed with SIGKILL.
 
-    python -m tests.projections.kill_target postgres|clickhouse HOST PORT DBNAME TARGET MARKER WINDOW
+    python -m tests.projections.kill_target postgres|clickhouse|clickhouse-python HOST PORT DBNAME TARGET MARKER WINDOW
+
+(clickhouse: the SQL projection; clickhouse-python: the Python projector.)
 """
 
 from __future__ import annotations
@@ -60,8 +62,15 @@ def main(argv: list[str]) -> None:
         runner.catch_up()
     else:
         client = clickhouse_client(data_dir=target)
-        ch_runner = ClickHouseRunner(reader, client, ClickHouseRegistry(), batch_size=BATCH)
+        sql = mode == "clickhouse"
+        ch_runner = ClickHouseRunner(reader, client, ClickHouseRegistry(), batch_size=BATCH, sql=sql)
         seen = [0]
+
+        def hook(table: str) -> None:  # the SQL path: called after each insert
+            if table == "trades":
+                seen[0] += 1
+            if table == "order_events" and seen[0] == window:
+                hang(marker)
 
         def write(ch: Client, rows: Rows) -> None:
             seen[0] += 1
@@ -72,7 +81,10 @@ def main(argv: list[str]) -> None:
             clickhouse_store.insert_tuples(ch, clickhouse_store.POSTINGS, rows.postings)
             clickhouse_store.insert_tuples(ch, clickhouse_store.POSITION_SNAPSHOTS, rows.snapshots)
 
-        ch_runner.write = write
+        if sql:
+            ch_runner.hook = hook
+        else:
+            ch_runner.write = write
         ch_runner.setup()
         ch_runner.catch_up()
     raise SystemExit("the window to hang in never came")

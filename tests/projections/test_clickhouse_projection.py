@@ -39,12 +39,16 @@ _COLUMNS = {
 }
 
 
+PATHS = pytest.mark.parametrize("sql", [True, False], ids=["sql", "python"])
+
+
 @contextmanager
-def ch_runner(session: SessionLog, data_dir: Path, batch_size: int = 37) -> Iterator[ClickHouseRunner]:
+def ch_runner(session: SessionLog, data_dir: Path, batch_size: int = 37,
+              sql: bool = True) -> Iterator[ClickHouseRunner]:
     reader = LogReader(session.ledger, session.conninfo)
     client = clickhouse_client(data_dir=data_dir)
     try:
-        runner = ClickHouseRunner(reader, client, ClickHouseRegistry(), batch_size=batch_size)
+        runner = ClickHouseRunner(reader, client, ClickHouseRegistry(), batch_size=batch_size, sql=sql)
         runner.setup()
         yield runner
     finally:
@@ -87,9 +91,11 @@ def expected_counts_and_sums(m: Model) -> tuple[int, ...]:
             len(e["position_snapshots"]), sum(s[5] for s in e["position_snapshots"]))
 
 
-def test_rows_equal_the_from_scratch_computation_and_queries_agree(session_log: SessionLog, tmp_path: Path) -> None:
+@PATHS
+def test_rows_equal_the_from_scratch_computation_and_queries_agree(session_log: SessionLog, tmp_path: Path,
+                                                                   sql: bool) -> None:
     m = session_log.model
-    with ch_runner(session_log, tmp_path / "ch") as runner:
+    with ch_runner(session_log, tmp_path / "ch", sql=sql) as runner:
         stats = runner.catch_up()
         assert stats.events == session_log.head
         client = runner.client
@@ -109,9 +115,16 @@ def test_rows_equal_the_from_scratch_computation_and_queries_agree(session_log: 
         assert fees == want_fees
 
 
+@PATHS
 def test_a_failure_between_inserts_resumes_without_loss_or_double_count(session_log: SessionLog,
-                                                                       tmp_path: Path) -> None:
+                                                                       tmp_path: Path, sql: bool) -> None:
     windows = [0]
+
+    def failing_hook(table: str) -> None:  # the SQL path: called after each insert
+        if table == "trades":
+            windows[0] += 1
+        if table == "order_events" and windows[0] == 6:
+            raise RuntimeError("injected failure between two inserts")
 
     def failing_write(client: Client, rows: Rows) -> None:
         windows[0] += 1
@@ -122,12 +135,15 @@ def test_a_failure_between_inserts_resumes_without_loss_or_double_count(session_
         clickhouse_store.insert_tuples(client, clickhouse_store.POSTINGS, rows.postings)
         clickhouse_store.insert_tuples(client, clickhouse_store.POSITION_SNAPSHOTS, rows.snapshots)
 
-    with ch_runner(session_log, tmp_path / "ch", batch_size=250) as runner:
-        runner.write = failing_write
+    with ch_runner(session_log, tmp_path / "ch", batch_size=250, sql=sql) as runner:
+        if sql:
+            runner.hook = failing_hook
+        else:
+            runner.write = failing_write
         with pytest.raises(RuntimeError, match="injected failure"):
             runner.catch_up()
         assert clickhouse_store.tracked_position(runner.client, "clickhouse") <= 5 * 250
-    with ch_runner(session_log, tmp_path / "ch", batch_size=250) as restarted:  # a new process, same directory
+    with ch_runner(session_log, tmp_path / "ch", batch_size=250, sql=sql) as restarted:  # a new process
         restarted.catch_up()
         client = restarted.client
         want = expected_counts_and_sums(session_log.model)
@@ -138,10 +154,13 @@ def test_a_failure_between_inserts_resumes_without_loss_or_double_count(session_
         assert counts_and_sums(client, final=False) == want  # and no copy survives a merge
 
 
-def test_a_projector_killed_in_the_middle_of_a_window_resumes_exactly(session_log: SessionLog, tmp_path: Path) -> None:
+@PATHS
+def test_a_projector_killed_in_the_middle_of_a_window_resumes_exactly(session_log: SessionLog, tmp_path: Path,
+                                                                      sql: bool) -> None:
     marker, data_dir = tmp_path / "hanging", tmp_path / "ch"
     info = session_log.info
-    process = subprocess.Popen([sys.executable, "-m", "tests.projections.kill_target", "clickhouse", info.host,
+    mode = "clickhouse" if sql else "clickhouse-python"
+    process = subprocess.Popen([sys.executable, "-m", "tests.projections.kill_target", mode, info.host,
                                 str(info.port), info.dbname, str(data_dir), str(marker), "7"],
                                cwd=Path(__file__).resolve().parents[2])
     try:
@@ -154,15 +173,17 @@ def test_a_projector_killed_in_the_middle_of_a_window_resumes_exactly(session_lo
     finally:
         process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
-    with ch_runner(session_log, data_dir, batch_size=300) as restarted:
+    with ch_runner(session_log, data_dir, batch_size=300, sql=sql) as restarted:
         assert restarted.position == 6 * 300  # resumes after the last window recorded whole
         restarted.catch_up()
         assert counts_and_sums(restarted.client, final=True) == expected_counts_and_sums(session_log.model)
         assert stored(restarted.client) == expected(session_log.model)
 
 
-def test_a_rebuild_from_zero_equals_the_live_run_and_becomes_live(session_log: SessionLog, tmp_path: Path) -> None:
-    with ch_runner(session_log, tmp_path / "ch", batch_size=37) as runner:
+@PATHS
+def test_a_rebuild_from_zero_equals_the_live_run_and_becomes_live(session_log: SessionLog, tmp_path: Path,
+                                                                   sql: bool) -> None:
+    with ch_runner(session_log, tmp_path / "ch", batch_size=37, sql=sql) as runner:
         runner.catch_up()
         client, registry = runner.client, runner.registry
         live = {table: client.query(f"SELECT count(), groupBitXor(cityHash64({_COLUMNS[table]})) "
