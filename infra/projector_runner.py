@@ -54,7 +54,7 @@ from infra.event_decoder import EventDecoder
 from projections import clickhouse_sql, clickhouse_store
 from projections.catalog import PG_PROJECTORS
 from projections.clickhouse_projector import NAME as CLICKHOUSE
-from projections.clickhouse_projector import ClickHouseProjector, Rows, open_orders, write
+from projections.clickhouse_projector import ClickHouseProjector, Row, Rows, open_orders, write
 from projections.clickhouse_registry import ClickHouseRegistry
 from projections.folds import INSTRUMENT_EVENTS, POSITION_EVENTS, Logged, ProjectionError, topics_of
 from projections.pg_projector import PgProjector
@@ -663,26 +663,32 @@ class ClickHouseRunner:
             ahead.close()
 
     def _catch_up_sql(self, span: Iterator[tuple[int, int]], stats: RunStats, progress: Progress | None) -> None:
+        """Window by window: a background thread copies the window's files out of PostgreSQL and folds its
+        instrument and position events in Python (the rows and the spec history as of the window), while
+        ClickHouse stages and projects the previous window (chdb runs without the GIL)."""
         python_topics = sorted(topics_of(*POSITION_EVENTS, *INSTRUMENT_EVENTS))
-        reader = self.reader
+        reader, projector = self.reader, self.projector
         with clickhouse_staging.StagingFiles() as files:
-            def fetch(after: int, stop: int) -> tuple[clickhouse_staging.Window, list[Logged]]:
-                return files.copy(reader, after, stop), reader.read(after, stop, python_topics)
+            def prepare(after: int, stop: int) -> tuple[clickhouse_staging.Window, list[Row],
+                                                         tuple[tuple[str, int, int], ...], int]:
+                window = files.copy(reader, after, stop)
+                batch = reader.read(after, stop, python_topics)
+                snapshots = projector.rows(batch).snapshots  # in log order, window after window
+                return window, snapshots, tuple(projector.spec_history), len(batch)
 
-            ahead = ReadAhead(reader, (), span, fetch=fetch)
+            ahead = ReadAhead(reader, (), span, fetch=prepare)
             try:
-                for after, stop, (window, batch) in ahead:
+                for after, stop, (window, snapshots, specs, folded) in ahead:
                     staged = clickhouse_staging.stage(self.client, window)
-                    rows = self.projector.rows(batch)  # instrument specs and position snapshots
-                    clickhouse_sql.apply_window(self.client, after, stop, self.projector.spec_history, self.hook)
-                    clickhouse_store.insert_tuples(self.client, clickhouse_store.POSITION_SNAPSHOTS, rows.snapshots,
+                    clickhouse_sql.apply_window(self.client, after, stop, specs, self.hook)
+                    clickhouse_store.insert_tuples(self.client, clickhouse_store.POSITION_SNAPSHOTS, snapshots,
                                                    dedup_token=f"position_snapshots:{after}:{stop}")
                     if self.hook is not None:
                         self.hook(clickhouse_store.POSITION_SNAPSHOTS.name)
                     clickhouse_store.record_position(self.client, CLICKHOUSE, stop)
                     window.remove()
                     self.position = stop
-                    stats.applied += staged + len(batch)
+                    stats.applied += staged + folded
                     stats.windows += 1
                     if progress is not None:
                         progress(stop)

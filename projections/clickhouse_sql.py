@@ -76,6 +76,7 @@ ENGINE = ReplacingMergeTree ORDER BY wallet_uuid""",
 )
 
 _ORDER_ROWS: Final = "window_order_rows"  # the window's order rows with their order id (Memory, per window)
+_PAIRS: Final = "window_trade_halves"  # the window's halves grouped by trade id (Memory, per window)
 
 
 def create_staging(client: Client) -> None:
@@ -88,6 +89,11 @@ def create_staging(client: Client) -> None:
     leaves_qty_lots Int64, fee Int64, liquidity String, trade_id String, reason String, limit_price Int64,
     is_last Bool, broken Bool
 ) ENGINE = Memory""")
+    client.command(f"""CREATE TABLE IF NOT EXISTS {_PAIRS} (
+    trade_id String, halves UInt64, t_symbol String, t_at_ns Int64, t_price_ticks Int64, t_qty_lots Int64,
+    taker_side String, buy_account Int64, sell_account Int64, buy_order_id Int64, sell_order_id Int64,
+    last_position Int64, sound Bool
+) ENGINE = Memory""")
 
 
 def create_state_tables(client: Client) -> bool:
@@ -99,7 +105,7 @@ def create_state_tables(client: Client) -> bool:
 
 
 def clear_staging(client: Client) -> None:
-    for name in (*STAGED_TABLES, _ORDER_ROWS):
+    for name in (*STAGED_TABLES, _ORDER_ROWS, _PAIRS):
         client.command(f"TRUNCATE TABLE {name}")
 
 
@@ -209,6 +215,7 @@ SELECT trade_id, position, seq, at_ns, symbol, order_id, account, side, price_ti
 FROM pending_fills WHERE asof = {{after:Int64}}"""
 
 _PAIRED: Final = f"""
+INSERT INTO {_PAIRS}
 SELECT trade_id, count() AS halves,
        anyIf(symbol, side = 'buy') AS t_symbol, anyIf(at_ns, side = 'buy') AS t_at_ns,
        anyIf(price_ticks, side = 'buy') AS t_price_ticks, anyIf(qty_lots, side = 'buy') AS t_qty_lots,
@@ -225,7 +232,7 @@ SELECT trade_id, count() AS halves,
 FROM ({_HALVES})
 GROUP BY trade_id"""
 
-_TRADE_CHECK_SQL: Final = (f"SELECT count(), any(trade_id) FROM ({_PAIRED}) "
+_TRADE_CHECK_SQL: Final = (f"SELECT count(), any(trade_id) FROM {_PAIRS} "
                            "WHERE halves > 2 OR (halves = 2 AND NOT sound)")
 
 # notional = price x qty x the instrument's tick_lot_value in force at the trade (the spec history).
@@ -235,7 +242,7 @@ INSERT INTO trades (position, trade_id, symbol, ts_ns, price_ticks, qty_lots, no
 SELECT toInt64(splitByChar(':', p.trade_id)[2]), p.trade_id, p.t_symbol, p.t_at_ns, p.t_price_ticks, p.t_qty_lots,
        p.t_price_ticks * p.t_qty_lots * s.tick_lot_value, p.taker_side, p.buy_account, p.sell_account,
        p.buy_order_id, p.sell_order_id
-FROM ({_PAIRED}) AS p
+FROM {_PAIRS} AS p
 ASOF LEFT JOIN (SELECT * FROM values('symbol String, since Int64, tick_lot_value Int64', <specs>)) AS s
     ON p.t_symbol = s.symbol AND p.last_position > s.since
 WHERE p.halves = 2"""
@@ -245,7 +252,7 @@ INSERT INTO pending_fills
 SELECT {{stop:Int64}}, trade_id, position, seq, at_ns, symbol, order_id, account, side, price_ticks, qty_lots,
        liquidity
 FROM ({_HALVES})
-WHERE trade_id IN (SELECT trade_id FROM ({_HALVES}) GROUP BY trade_id HAVING count() = 1)"""
+WHERE trade_id IN (SELECT trade_id FROM {_PAIRS} WHERE halves = 1)"""
 
 _WALLETS_SQL: Final = f"INSERT INTO wallet_owners SELECT wallet_uuid, account FROM {STAGED_WALLETS}"
 
@@ -287,7 +294,8 @@ def apply_window(client: Client, after: int, stop: int, specs: Sequence[tuple[st
 
     def insert(table: str, statement: str, parameters: dict[str, object]) -> None:
         client.command(statement, parameters=parameters,
-                       settings={"insert_deduplicate": 1, "insert_deduplication_token": f"{table}:{after}:{stop}"})
+                       settings={"insert_deduplicate": 1, "insert_deduplication_token": f"{table}:{after}:{stop}",
+                                 "optimize_on_insert": 0})
         if hook is not None:
             hook(table)
 
@@ -295,11 +303,13 @@ def apply_window(client: Client, after: int, stop: int, specs: Sequence[tuple[st
     client.command(_ORDER_ROWS_SQL, parameters=window)
     _check(client, _ORDER_CHECK_SQL, window, "order {} has an event out of order, before its placement, "
                                              "or is placed twice (an event lost or repeated)")
-    _check(client, _TRADE_CHECK_SQL, {**window, "symbols": symbols},
+    client.command(f"TRUNCATE TABLE {_PAIRS}")
+    client.command(_PAIRED, parameters={**window, "symbols": symbols})
+    _check(client, _TRADE_CHECK_SQL, window,
            "trade {}: its fills are not one buy and one sell, one maker and one taker, at the same price, qty "
            "and time, of a listed instrument")
     trades = _TRADES_SQL.replace("<specs>", _specs_literal(specs))
-    insert(store.TRADES.name, trades, {**window, "symbols": symbols})
+    insert(store.TRADES.name, trades, window)
     insert(store.ORDER_EVENTS.name, _ORDER_EVENTS_SQL, window)
     insert("wallet_owners", _WALLETS_SQL, window)
     _check(client, _POSTINGS_CHECK_SQL, window, "entries for a wallet never opened: {}")
