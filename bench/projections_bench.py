@@ -55,7 +55,14 @@ from infra.clock import WallClock
 from infra.embedded_postgres import EmbeddedPostgres, PgConnectionInfo
 from infra.parallel_runner import catch_up_in_processes
 from infra.progress import Progress
-from infra.projector_runner import DEFAULT_BATCH, ClickHouseRunner, LogReader, PgRunner, RunStats
+from infra.projector_runner import (
+    DEFAULT_BATCH,
+    DEFAULT_CLICKHOUSE_BATCH,
+    ClickHouseRunner,
+    LogReader,
+    PgRunner,
+    RunStats,
+)
 from projections.catalog import PG_PROJECTORS, pg_projectors
 from projections.clickhouse_registry import ClickHouseRegistry
 from projections.clickhouse_store import clickhouse_client
@@ -108,6 +115,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="PostgreSQL projections caught up in this many processes (infra/parallel_runner.py)")
     parser.add_argument("--log-dir", default="", help="keep (and reuse) the filled log's PostgreSQL here")
     parser.add_argument("--no-clickhouse", action="store_true")
+    parser.add_argument("--clickhouse-batch", type=int, default=DEFAULT_CLICKHOUSE_BATCH,
+                        help="log ids per ClickHouse window")
     parser.add_argument("--clickhouse-path", choices=("sql", "python", "both"), default="sql",
                         help="project into ClickHouse in SQL (the default), in Python, or both one after the other")
     parser.add_argument("--no-rebuild", action="store_true")
@@ -232,7 +241,7 @@ def run_bench(args: argparse.Namespace) -> Report:
         ledger = Ledger(env=postgres_env(info), clock=WallClock())
         stack.callback(ledger.close)
         report = Report({key: getattr(args, key) for key in ("events", "accounts", "seed", "fill_batch", "batch",
-                                                             "processes")},
+                                                             "processes", "clickhouse_batch")},
                         machine(), fill_log(ledger, args))
         conninfo = info.conninfo()
         drop_read_models(conninfo)
@@ -275,7 +284,7 @@ def clickhouse_phase(stack: ExitStack, report: Report, reader: LogReader, pg_dir
     stack.callback(shutil.rmtree, ch_dir, True)
     client = clickhouse_client(data_dir=ch_dir)
     try:
-        ch = ClickHouseRunner(reader, client, ClickHouseRegistry(), args.batch, sql=sql)
+        ch = ClickHouseRunner(reader, client, ClickHouseRegistry(), args.clickhouse_batch, sql=sql)
         ch.setup()
         progress, update = bar(f"{name:<10}", head, args.quiet)
         report.phases.append(measured(name, pg_dir, lambda: ch.catch_up(head, update)))

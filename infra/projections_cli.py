@@ -155,7 +155,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if CLICKHOUSE in names and not args.no_clickhouse:
             client = ctx.read.clickhouse()
             stack.callback(client.close)
-            ch = ClickHouseRunner(ctx.reader, client, ctx.read.registry, batch)
+            ch = ClickHouseRunner(ctx.reader, client, ctx.read.registry, args.batch or ctx.read.clickhouse_batch_size)
             ch.setup()
         stop = threading.Event()
         while True:
@@ -199,7 +199,8 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         if args.name == CLICKHOUSE:
             client = ctx.read.clickhouse()
             try:
-                runner = ClickHouseRunner(ctx.reader, client, ctx.read.registry, batch)
+                runner = ClickHouseRunner(ctx.reader, client, ctx.read.registry,
+                                          args.batch or ctx.read.clickhouse_batch_size)
                 generation = runner.rebuild(update, keep_old=args.keep_old)
                 position = runner.position
             finally:
@@ -239,7 +240,8 @@ def add_projections_parser(subparsers: argparse._SubParsersAction[argparse.Argum
     run.add_argument("--no-clickhouse", action="store_true")
     run.add_argument("--follow", action="store_true", help="keep running; poll the log when idle")
     run.add_argument("--idle", type=float, default=0.2, help="seconds between polls when following")
-    run.add_argument("--batch", type=int, default=0, help="log ids per window (default TRADEX_PROJECTION_BATCH)")
+    run.add_argument("--batch", type=int, default=0, help="log ids per window (default TRADEX_PROJECTION_BATCH, "
+                     "ClickHouse TRADEX_CLICKHOUSE_BATCH)")
     run.add_argument("--processes", type=int, default=1,
                      help="catch the PostgreSQL backlog up in this many processes (infra/parallel_runner.py)")
     run.add_argument("--quiet", action="store_true")

@@ -57,7 +57,7 @@ def _follow(spec: ProjectorSpec, stop: multiprocessing.synchronize.Event,
             pg.setup()
             client = read.clickhouse()
             stack.callback(client.close)
-            clickhouse = ClickHouseRunner(reader, client, read.registry, read.batch_size)
+            clickhouse = ClickHouseRunner(reader, client, read.registry, read.clickhouse_batch_size)
             clickhouse.setup()
             began = time.perf_counter()
             head = reader.head()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
 
-from infra.projector_runner import DEFAULT_BATCH
+from infra.projector_runner import DEFAULT_BATCH, DEFAULT_CLICKHOUSE_BATCH
 from infra.settings import Settings, SettingsError
 from projections.clickhouse_registry import ClickHouseRegistry
 from projections.clickhouse_store import clickhouse_client
@@ -39,6 +39,7 @@ class ReadModelSettings:
     clickhouse_database: str = "tradex"
     clickhouse_dir: Path = Path("var/clickhouse")
     batch_size: int = DEFAULT_BATCH
+    clickhouse_batch_size: int = DEFAULT_CLICKHOUSE_BATCH
 
     @property
     def store(self) -> ReadStore:
@@ -83,6 +84,8 @@ def load_read_model_settings(settings: Settings, env: Mapping[str, str] | None =
             clickhouse_database=value("clickhouse_database", "TRADEX_CLICKHOUSE_DATABASE", "tradex"),
             clickhouse_dir=Path(value("clickhouse_dir", "TRADEX_CLICKHOUSE_DIR", settings.data_dir / "clickhouse")),
             batch_size=int(value("batch_size", "TRADEX_PROJECTION_BATCH", DEFAULT_BATCH)),
+            clickhouse_batch_size=int(value("clickhouse_batch_size", "TRADEX_CLICKHOUSE_BATCH",
+                                            DEFAULT_CLICKHOUSE_BATCH)),
         )
     except ValueError as error:
         raise SettingsError(f"read model settings: {error}") from None
