@@ -29,13 +29,10 @@ from domain.values import InstrumentSpec
 from domain.wallet import Wallet
 from queries.views import (
     BalanceView,
-    FillView,
     InstrumentView,
-    JournalEntryView,
     OrderEventView,
     OrderView,
     PositionView,
-    TradeView,
 )
 
 log = logging.getLogger("tradex.api.live")
@@ -167,25 +164,29 @@ class LiveState:
         out[account_channel(account)].append({"type": "order", **self.order_fields(record)})
 
     def _fills(self, position: int, record: OrderRecord, event: Any, out: Messages) -> None:
+        """Each fill as a row of the account's fills (the fields of a FillView) and a message; each taker fill
+        also as a trade of the market (the fields of a TradeView). Views are built when a page is read."""
         terms = record.order.terms
-        symbol, account, side = terms["symbol"], int(terms["account_id"]), terms["side"]
+        symbol, side = terms["symbol"], terms["side"]
+        account, order_id = int(terms["account_id"]), int(terms["order_id"])
         spec = self._spec(symbol)
+        account_messages = out[account_channel(account)]
         trades: list[Message] = []
         for fill in event.fills:
             self.sequence += 1
             price, qty = _decimal_text(spec, fill.price_ticks, fill.qty_lots)
-            view = FillView.model_construct(position=position, at_ns=event.at_ns, trade_id=fill.trade_id, symbol=symbol,
-                            order_id=int(terms["order_id"]), account_id=account, side=side,
-                            liquidity=fill.liquidity, price_ticks=fill.price_ticks, price=price,
-                            qty_lots=fill.qty_lots, qty=qty, fee_minor=fill.fee)
-            self.fills_by_account[account].append(self.sequence, view)
-            out[account_channel(account)].append({"type": "fill", **view.__dict__})
+            row = {"position": position, "at_ns": event.at_ns, "trade_id": fill.trade_id, "symbol": symbol,
+                   "order_id": order_id, "account_id": account, "side": side, "liquidity": fill.liquidity,
+                   "price_ticks": fill.price_ticks, "price": price, "qty_lots": fill.qty_lots, "qty": qty,
+                   "fee_minor": fill.fee}
+            self.fills_by_account[account].append(self.sequence, row)
+            account_messages.append({"type": "fill", **row})
             if fill.liquidity == "taker":  # each trade has one taker fill: the trade is recorded once
-                trade = TradeView.model_construct(
-                    position=position, at_ns=event.at_ns, trade_id=fill.trade_id, symbol=symbol,
-                    price_ticks=fill.price_ticks, price=price, qty_lots=fill.qty_lots, qty=qty, taker_side=side)
+                trade = {"position": position, "at_ns": event.at_ns, "trade_id": fill.trade_id, "symbol": symbol,
+                         "price_ticks": fill.price_ticks, "price": price, "qty_lots": fill.qty_lots, "qty": qty,
+                         "taker_side": side}
                 self.trades_by_symbol[symbol].append(self.sequence, trade)
-                trades.append({"type": "trade", **trade.__dict__})
+                trades.append({"type": "trade", **trade})
         out[market_channel(symbol)].extend(trades)
 
     def _rest(self, record: OrderRecord) -> None:
@@ -233,15 +234,15 @@ class LiveState:
         if isinstance(event, Wallet.EntriesPosted):
             for entry in event.entries:
                 self.sequence += 1
-                self.journal_by_account[account].append(self.sequence, JournalEntryView.model_construct(
-                    position=position, at_ns=event.at_ns, posting_id=entry.posting_id, asset=entry.asset,
-                    amount_minor=entry.amount, counterparty=entry.counterparty, kind=entry.kind,
-                    command_id=event.command_id))
+                self.journal_by_account[account].append(self.sequence, {
+                    "position": position, "at_ns": event.at_ns, "posting_id": entry.posting_id, "asset": entry.asset,
+                    "amount_minor": entry.amount, "counterparty": entry.counterparty, "kind": entry.kind,
+                    "command_id": event.command_id})
         for asset in sorted(touched):
             balance = wallet.balance(asset)
             if before[asset] != balance:
                 out[account_channel(account)].append({"type": "balance", "account_id": account,
-                                                      **self.balance_view(asset, balance).__dict__})
+                                                      **self.balance_fields(asset, balance)})
 
     def _position(self, event: Any, out: Messages) -> None:
         if isinstance(event, Position.Created):
@@ -294,11 +295,15 @@ class LiveState:
                                command_id=event.command_id, data=_event_data(event))
                 for position, event in record.history]
 
-    def balance_view(self, asset: str, balance: Any) -> BalanceView:
+    def balance_fields(self, asset: str, balance: Any) -> dict[str, Any]:
+        """The fields of a BalanceView."""
         scale = self.assets.get(asset, 0)
-        return BalanceView.model_construct(asset=asset, total_minor=balance.total, held_minor=balance.held,
-                           available_minor=balance.available, total=_scaled(balance.total, scale),
-                           available=_scaled(balance.available, scale))
+        return {"asset": asset, "total_minor": balance.total, "held_minor": balance.held,
+                "available_minor": balance.available, "total": _scaled(balance.total, scale),
+                "available": _scaled(balance.available, scale)}
+
+    def balance_view(self, asset: str, balance: Any) -> BalanceView:
+        return BalanceView.model_construct(**self.balance_fields(asset, balance))
 
     def instrument_view(self, instrument: Instrument) -> InstrumentView:
         spec = instrument.spec

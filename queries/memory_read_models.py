@@ -95,12 +95,14 @@ class MemoryReadModels:
     async def fills(self, account_id: int, symbol: str | None, cursor: str | None, limit: int) -> Page[FillView]:
         rows = self.state.fills_by_account.get(account_id, Keyed())
         page: Page[FillView] = _page(Page[FillView], rows, cursor, limit,
-                                     lambda fill: symbol is None or fill.symbol == symbol, self.state.position)
+                                     lambda fill: symbol is None or fill["symbol"] == symbol, self.state.position,
+                                     lambda fill: FillView.model_construct(**fill))
         return page
 
     async def trades(self, symbol: str, cursor: str | None, limit: int) -> Page[TradeView]:
         rows = self.state.trades_by_symbol.get(symbol, Keyed())
-        page: Page[TradeView] = _page(Page[TradeView], rows, cursor, limit, lambda _: True, self.state.position)
+        page: Page[TradeView] = _page(Page[TradeView], rows, cursor, limit, lambda _: True, self.state.position,
+                                      lambda trade: TradeView.model_construct(**trade))
         return page
 
     async def balances(self, account_id: int) -> BalancesView:
@@ -113,7 +115,9 @@ class MemoryReadModels:
                       limit: int) -> Page[JournalEntryView]:
         rows = self.state.journal_by_account.get(account_id, Keyed())
         page: Page[JournalEntryView] = _page(Page[JournalEntryView], rows, cursor, limit,
-                                             lambda entry: asset is None or entry.asset == asset, self.state.position)
+                                             lambda entry: asset is None or entry["asset"] == asset,
+                                             self.state.position,
+                                             lambda entry: JournalEntryView.model_construct(**entry))
         return page
 
     async def positions(self, account_id: int) -> PositionsView:
@@ -135,19 +139,19 @@ class MemoryReadModels:
         trades = self.state.trades_by_symbol.get(symbol, Keyed()).rows
         buckets: dict[int, list[int]] = {}
         for trade in trades:  # in log order: the first trade of a bucket opens it, the last closes it
-            if (start_ns is not None and trade.at_ns < start_ns) or (end_ns is not None and trade.at_ns >= end_ns):
+            at_ns, price, qty = trade["at_ns"], trade["price_ticks"], trade["qty_lots"]
+            if (start_ns is not None and at_ns < start_ns) or (end_ns is not None and at_ns >= end_ns):
                 continue
-            start = trade.at_ns - trade.at_ns % length
-            notional = trade.price_ticks * trade.qty_lots
+            start = at_ns - at_ns % length
+            notional = price * qty
             candle = buckets.get(start)
             if candle is None:
-                buckets[start] = [trade.price_ticks, trade.price_ticks, trade.price_ticks, trade.price_ticks,
-                                  trade.qty_lots, notional, 1]
+                buckets[start] = [price, price, price, price, qty, notional, 1]
             else:
-                candle[1] = max(candle[1], trade.price_ticks)
-                candle[2] = min(candle[2], trade.price_ticks)
-                candle[3] = trade.price_ticks
-                candle[4] += trade.qty_lots
+                candle[1] = max(candle[1], price)
+                candle[2] = min(candle[2], price)
+                candle[3] = price
+                candle[4] += qty
                 candle[5] += notional
                 candle[6] += 1
         spec = self.state.specs.get(symbol)
