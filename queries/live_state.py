@@ -41,6 +41,7 @@ Message = dict[str, Any]
 Messages = dict[str, list[Message]]  # channel -> messages
 _STANDARD_FIELDS = frozenset({"originator_id", "originator_version", "timestamp", "at_ns", "command_id"})
 _RESTING_TIFS = frozenset({"gtc", "gtd"})
+_MAX_TEXTS = 100_000  # decimal texts remembered by a LiveState
 
 
 def market_channel(symbol: str) -> str:
@@ -102,6 +103,9 @@ class LiveState:
         # book: symbol -> side -> price -> [visible qty_lots, orders]
         self.book: dict[str, dict[str, dict[int, list[int]]]] = defaultdict(lambda: {"buy": {}, "sell": {}})
         self._dirty_levels: dict[str, set[tuple[str, int]]] = defaultdict(set)
+        # (symbol, price_ticks, qty_lots) -> their decimal texts: prices and sizes repeat, Decimal work does not
+        # need to. Emptied when an instrument changes (its scale may have) and when it grows past its bound.
+        self._texts: dict[tuple[str, int, int], tuple[str, str]] = {}
 
     # ---- folding -------------------------------------------------------------------------------
     def apply(self, position: int, event: Any) -> Messages:
@@ -174,7 +178,7 @@ class LiveState:
         trades: list[Message] = []
         for fill in event.fills:
             self.sequence += 1
-            price, qty = _decimal_text(spec, fill.price_ticks, fill.qty_lots)
+            price, qty = self._decimal_text(symbol, spec, fill.price_ticks, fill.qty_lots)
             row = {"position": position, "at_ns": event.at_ns, "trade_id": fill.trade_id, "symbol": symbol,
                    "order_id": order_id, "account_id": account, "side": side, "liquidity": fill.liquidity,
                    "price_ticks": fill.price_ticks, "price": price, "qty_lots": fill.qty_lots, "qty": qty,
@@ -255,9 +259,10 @@ class LiveState:
             return
         event.mutate(found)
         out[account_channel(int(found.account_id))].append(
-            {"type": "position", "account_id": int(found.account_id), **position_view(found).__dict__})
+            {"type": "position", "account_id": int(found.account_id), **position_fields(found)})
 
     def _instrument(self, event: Any) -> None:
+        self._texts.clear()
         if isinstance(event, Instrument.Created):
             instrument = _create(event)
             self.instruments[instrument.symbol] = instrument
@@ -270,13 +275,23 @@ class LiveState:
             self.specs[symbol] = self.instruments[symbol].spec
 
     # ---- views ---------------------------------------------------------------------------------
+    def _decimal_text(self, symbol: str, spec: InstrumentSpec | None, price_ticks: int,
+                      qty_lots: int) -> tuple[str, str]:
+        key = (symbol, price_ticks, qty_lots)
+        texts = self._texts.get(key)
+        if texts is None:
+            if len(self._texts) >= _MAX_TEXTS:
+                self._texts.clear()
+            texts = self._texts[key] = _decimal_text(spec, price_ticks, qty_lots)
+        return texts
+
     def _spec(self, symbol: str) -> InstrumentSpec | None:
         return self.specs.get(symbol)
 
     def order_fields(self, record: OrderRecord) -> dict[str, Any]:
         order, terms = record.order, record.order.terms
         spec = self._spec(terms["symbol"])
-        price, qty = _decimal_text(spec, int(order.price_ticks), int(terms["qty_lots"]))
+        price, qty = self._decimal_text(terms["symbol"], spec, int(order.price_ticks), int(terms["qty_lots"]))
         return {"symbol": terms["symbol"], "order_id": int(terms["order_id"]), "account_id": int(terms["account_id"]),
                 "side": terms["side"], "type": terms["order_type"], "tif": terms["tif"], "status": order.status,
                 "price_ticks": int(order.price_ticks), "price": price, "qty_lots": int(terms["qty_lots"]), "qty": qty,
@@ -321,11 +336,15 @@ class LiveState:
         return bids, asks
 
 
+def position_fields(position: Position) -> dict[str, Any]:
+    """The fields of a PositionView."""
+    return {"symbol": position.symbol, "net_qty_lots": position.net_qty_lots, "open_cost_minor": position.open_cost,
+            "realized_pnl_minor": position.realized_pnl, "fees_paid_minor": position.fees_paid,
+            "bought_lots": position.bought_lots, "sold_lots": position.sold_lots}
+
+
 def position_view(position: Position) -> PositionView:
-    return PositionView.model_construct(
-        symbol=position.symbol, net_qty_lots=position.net_qty_lots, open_cost_minor=position.open_cost,
-        realized_pnl_minor=position.realized_pnl, fees_paid_minor=position.fees_paid,
-        bought_lots=position.bought_lots, sold_lots=position.sold_lots)
+    return PositionView.model_construct(**position_fields(position))
 
 
 def _decimal_text(spec: InstrumentSpec | None, price_ticks: int, qty_lots: int) -> tuple[str, str]:
