@@ -80,7 +80,7 @@ class HashChainedRecorder(PostgresApplicationRecorder):
             "log_position bigint NOT NULL)").format(schema=schema, commands=commands))
         self.insert_commands_statement = SQL(
             "INSERT INTO {schema}.{commands} (command_id, kind, digest, result, log_position) "
-            "SELECT c, k, d, r, %s FROM unnest(%s::text[], %s::text[], %s::text[], %s::jsonb[]) AS t(c, k, d, r)"
+            "SELECT c, k, d, r::jsonb, %s FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[]) AS t(c, k, d, r)"
         ).format(schema=schema, commands=commands)
         self.select_commands_statement = SQL(
             "SELECT command_id, kind, digest, result::text AS result, log_position FROM {schema}.{commands} "
@@ -108,7 +108,7 @@ class HashChainedRecorder(PostgresApplicationRecorder):
             "SELECT hash FROM {schema}.{chain} ORDER BY notification_id DESC LIMIT 1"
         ).format(schema=schema, chain=chain)
         self.insert_chain_statement = SQL(
-            "INSERT INTO {schema}.{chain} (notification_id, hash) SELECT * FROM unnest(%s::bigint[], %s::bytea[])"
+            "INSERT INTO {schema}.{chain} (notification_id, hash) SELECT * FROM unnest(%b::bigint[], %b::bytea[])"
         ).format(schema=schema, chain=chain)
         self.select_chain_statement = SQL(
             "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, e.state, c.hash "
